@@ -1,0 +1,180 @@
+"""The ``mprun`` command: parse, call the library, map errors to exit codes.
+
+This module is the main module of every worker under forkserver and spawn
+(they import the parent's ``__main__``), so it imports nothing heavy at the
+top: pydantic, yaml, structlog and the job modules load inside ``main()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from runner.report import RunReport
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_TASK_FAILED = 1
+EXIT_USAGE = 2  # an invalid config or command line; nothing ran
+EXIT_LOCKED = 75  # planned: another run of the same config holds its lock
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+COMMANDS = ("run", "validate", "schema")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from runner import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="mprun",
+        description="Run Python functions in parallel as a YAML config describes.",
+        epilog="`mprun CONFIG...` is short for `mprun run CONFIG...`. Exit codes: 0 ok, "
+               "1 a task failed, 2 invalid config or usage, 130 SIGINT, 143 SIGTERM.",
+    )
+    parser.add_argument("--version", action="version", version=f"mprun {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the jobs of one or more configs")
+    run.add_argument("configs", nargs="+", metavar="CONFIG")
+    run.add_argument("--only", action="append", metavar="JOB",
+                     help="run just this job (repeatable); the whole config is still validated")
+    run.add_argument("--json", action="store_true",
+                     help="print only the JSON report on stdout (task output goes to stderr)")
+    run.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    run.add_argument("--log-dir", default=os.environ.get("MPRUN_LOG_DIR", "logs"),
+                     help="where run folders go (default: logs, or $MPRUN_LOG_DIR)")
+    run.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    run.add_argument("--start-method", choices=("fork", "forkserver", "spawn"),
+                     help="beats the config's start_method (default: forkserver on Linux)")
+
+    validate = commands.add_parser("validate", help="check configs without running anything")
+    validate.add_argument("configs", nargs="+", metavar="CONFIG")
+
+    commands.add_parser("schema", help="print the JSON Schema of the config format")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and not args[0].startswith("-") and args[0] not in COMMANDS:
+        args.insert(0, "run")
+    parser = _parser()
+    options = parser.parse_args(args)
+    if options.command is None:
+        parser.print_usage(sys.stderr)
+        print("mprun: error: give a CONFIG to run, or a command", file=sys.stderr)
+        return EXIT_USAGE
+    from runner.errors import ConfigError, MprunError
+
+    try:
+        if options.command == "schema":
+            return _schema()
+        if options.command == "validate":
+            return _validate(options.configs)
+        return _run(options)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return EXIT_USAGE
+    except MprunError as exc:
+        print(f"mprun: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # before a run's own handlers are in place
+        return EXIT_SIGINT
+
+
+def _schema() -> int:
+    import json
+
+    from runner.config import Config
+
+    schema = Config.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "mprun config"
+    print(json.dumps(schema, indent=2))
+    return EXIT_OK
+
+
+def _load_all(paths: Sequence[str]) -> list[Any]:
+    """Load every config before running any; all their problems are reported together."""
+    from runner.errors import ConfigError
+    from runner.loader import load_config
+
+    configs, issues = [], []
+    for path in paths:
+        try:
+            configs.append(load_config(path, check_functions=len(paths) > 1))
+        except ConfigError as exc:
+            issues += exc.issues
+    if issues:
+        raise ConfigError(issues)
+    return configs
+
+
+def _validate(paths: Sequence[str]) -> int:
+    from runner.loader import raise_import_problems
+
+    for config in _load_all(paths):
+        raise_import_problems(config)
+        jobs = ", ".join(config.jobs)
+        print(f"{config.source}: ok ({len(config.jobs)} job{'s' * (len(config.jobs) != 1)}: "
+              f"{jobs})")
+    return EXIT_OK
+
+
+def _run(options: argparse.Namespace) -> int:
+    import json
+
+    from runner.report import render
+    from runner.session import run
+
+    configs = _load_all(options.configs)
+    reports: list[RunReport] = []
+    progress = None if options.quiet else _progress
+    with _stdout_to_stderr(options.json) as stdout:
+        for config in configs:
+            report = run(config, only=options.only, log_dir=options.log_dir,
+                         log_level=options.log_level, start_method=options.start_method,
+                         progress=progress, stdout_to_stderr=options.json)
+            reports.append(report)
+            if not options.json and not options.quiet:
+                print(render(report), file=stdout, flush=True)
+            if report.status == "interrupted":
+                break
+    if options.json:
+        docs = [report.as_dict() for report in reports]
+        print(json.dumps(docs[0] if len(options.configs) == 1 else docs, indent=2))
+    return max(report.exit_code for report in reports)
+
+
+def _progress(event: str, fields: dict[str, Any]) -> None:
+    if event == "job started":
+        workers = fields["workers"]
+        print(f"mprun: {fields['job']}: {fields['tasks']} task{'s' * (fields['tasks'] != 1)} "
+              f"in {fields['mode']} mode, {workers} worker{'s' * (workers != 1)}",
+              file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(active: bool) -> Iterator[TextIO]:
+    """With --json, point file descriptor 1 at stderr for the run (threads, C code and
+    child processes included), so that stdout carries only the JSON document."""
+    if not active:
+        yield sys.stdout
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield sys.stdout
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)

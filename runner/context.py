@@ -1,0 +1,49 @@
+"""The multiprocessing context a run uses, and an early, preloaded forkserver.
+
+Under forkserver and spawn every worker starts from a fresh interpreter (spawn)
+or from the fork server (forkserver). The fork server is started while the
+runner is still checking the config, with the runner's worker modules and the
+jobs' modules preloaded, so each worker forks from a process that already
+imported them instead of importing them again.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import threading
+from typing import Any
+
+__all__ = ["START_METHODS", "default_start_method", "get_context", "warm_forkserver"]
+
+START_METHODS = ("fork", "forkserver", "spawn")
+# What workers import before their first task (see runner.worker).
+WORKER_MODULES = ["runner.worker", "runner.work", "runner.log", "structlog", "orjson"]
+
+
+def default_start_method() -> str:
+    """Python 3.14's platform default: forkserver on Linux and BSD, spawn on macOS and Windows."""
+    if sys.platform in ("darwin", "win32"):
+        return "spawn"
+    return "forkserver"
+
+
+def get_context(method: str | None) -> Any:
+    return multiprocessing.get_context(method or default_start_method())
+
+
+def warm_forkserver(context: Any, modules: list[str]) -> threading.Thread | None:
+    """Start the fork server in the background, preloading ``modules``; None if not forkserver.
+
+    The fork server is one per runner process: a later run in the same process
+    (the library API, tests) reuses it, and its workers import what it lacks.
+    """
+    if context.get_start_method() != "forkserver":
+        return None
+    from multiprocessing import forkserver
+
+    context.set_forkserver_preload([*WORKER_MODULES, *modules])
+    thread = threading.Thread(target=forkserver.ensure_running, name="mprun-forkserver",
+                              daemon=True)
+    thread.start()
+    return thread

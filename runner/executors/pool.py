@@ -1,0 +1,286 @@
+"""``pool``: a pool of worker processes, each fed through its own pipe.
+
+Data flow::
+
+                      ┌── pipe ──> worker 1: run_chunk() ──┐
+    run() ── Chunk ───┼── pipe ──> worker 2: run_chunk() ──┼── Outcome ──> run()
+                      └── ...                              ┘
+    run() waits on every pipe and every worker's sentinel at once.
+
+Unlike ``multiprocessing.Pool`` (which hangs when a worker dies, bpo-22393)
+and ``concurrent.futures`` (which breaks the whole pool), the runner knows
+which chunks each worker holds: a dead worker fails those tasks only, with its
+exit code or signal named, and the job goes on with a new worker.
+
+Shared primitives reach workers as ``Process`` arguments at start-up, which
+multiprocessing allows (inheritance), never with the tasks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing.queues
+import os
+import queue
+import signal
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
+from typing import Any
+
+from runner import log, worker
+from runner.executors.base import Executor, ExecutorSetup
+from runner.work import Chunk, Outcome, TaskError
+
+__all__ = ["PoolExecutor", "describe_exit"]
+
+# A second chunk is sent to a busy worker only when it fits in the pipe's
+# buffer (64 KiB on Linux) beside the first, so that sending never blocks the
+# runner; it saves a round trip per chunk when chunks are small and many.
+PREFETCH_MAX_BYTES = 16 * 1024
+# How long close() lets workers finish and exit before terminating them.
+EXIT_GRACE_SECONDS = 10.0
+# After SIGTERM, how long a worker has before SIGKILL.
+KILL_GRACE_SECONDS = 2.0
+
+_LIKELY_CAUSE = {
+    signal.SIGKILL: "killed by SIGKILL: out of memory? (the kernel's OOM killer sends it)",
+    signal.SIGSEGV: "SIGSEGV: a crash in native code",
+    signal.SIGBUS: "SIGBUS: a crash in native code",
+    signal.SIGABRT: "SIGABRT: native code called abort()",
+    signal.SIGTERM: "SIGTERM: terminated from outside",
+    signal.SIGFPE: "SIGFPE: an arithmetic fault in native code",
+}
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """Why a worker process ended, in words a user can act on."""
+    if exitcode is None:
+        return "the worker's pipe closed while it was still running"
+    if exitcode < 0:
+        try:
+            sig = signal.Signals(-exitcode)
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+        return _LIKELY_CAUSE.get(sig, f"killed by {sig.name}")
+    return f"the worker exited with code {exitcode} (os._exit() or sys.exit() in task code?)"
+
+
+class _Worker:
+    """One worker process, its pipe and the chunks it holds, oldest first."""
+
+    def __init__(self, process: Any, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        self.held: deque[Chunk] = deque()
+        self.sent = 0
+
+    @property
+    def pid(self) -> int:
+        return int(self.process.pid)
+
+
+class PoolExecutor(Executor):
+    #: chunks a worker runs before it exits (None: until the job ends)
+    chunks_per_worker: int | None = None
+
+    def __init__(self, setup: ExecutorSetup) -> None:
+        super().__init__(setup)
+        self._workers: list[_Worker] = []
+        self._retired: list[Any] = []  # processes done with their chunks, not yet joined
+        self._log = log.logger()
+
+    # -- the dispatch loop -------------------------------------------------
+
+    def run(self, chunks: Iterable[Chunk]) -> Iterator[Outcome]:
+        pending: deque[Chunk] = deque()
+        source = iter(chunks)
+
+        def next_chunk() -> Chunk | None:
+            return pending.popleft() if pending else next(source, None)
+
+        while True:
+            failed = self._dispatch(next_chunk, pending)
+            yield from failed
+            busy = [w for w in self._workers if w.held]
+            if not busy:
+                if pending:
+                    continue
+                return
+            by_handle: dict[Any, _Worker] = {}
+            for w in busy:
+                by_handle[w.conn] = w
+                by_handle[w.process.sentinel] = w
+            for handle in wait(list(by_handle)):
+                w = by_handle[handle]
+                if w not in self._workers or not w.held:
+                    continue
+                if handle is w.conn:
+                    outcome = self._receive(w)
+                    if outcome is not None:
+                        yield outcome
+                        continue
+                yield from self._bury(w, pending)
+
+    def _dispatch(self, next_chunk: Any, pending: deque[Chunk]) -> list[Outcome]:
+        """Give chunks to idle workers (and small ones to busy workers); start workers."""
+        failed: list[Outcome] = []
+        while True:
+            chunk = next_chunk()
+            if chunk is None:
+                break
+            target = self._idle_worker()
+            if target is None:
+                pending.appendleft(chunk)
+                break
+            payload = self._pickle(chunk, failed)
+            if payload is None:
+                continue
+            if target.held and len(payload) > PREFETCH_MAX_BYTES:
+                pending.appendleft(chunk)  # too big to queue behind running work
+                break
+            target.conn.send_bytes(payload)
+            target.held.append(chunk)
+            target.sent += 1
+        return failed
+
+    def _idle_worker(self) -> _Worker | None:
+        limit = self.chunks_per_worker
+        usable = [w for w in self._workers if limit is None or w.sent < limit]
+        for w in usable:
+            if not w.held:
+                return w
+        if len(self._workers) < self.setup.workers:
+            return self._start_worker()
+        for w in usable:
+            if len(w.held) < 2:
+                return w
+        return None
+
+    def _pickle(self, chunk: Chunk, failed: list[Outcome]) -> bytes | None:
+        try:
+            return bytes(ForkingPickler.dumps(chunk))
+        except Exception as exc:
+            message = f"the task's arguments cannot be sent to a worker: {exc}"
+            errors = [TaskError(chunk.first + i, type(exc).__qualname__, message,
+                                attempts=chunk.attempt) for i in range(len(chunk.items))]
+            failed.append(Outcome(chunk.first, [None] * len(chunk.items), errors, 0.0,
+                                  os.getpid()))
+            return None
+
+    def _receive(self, w: _Worker) -> Outcome | None:
+        try:
+            outcome: Outcome = w.conn.recv()
+        except (EOFError, OSError):
+            return None
+        w.held.popleft()
+        if self.chunks_per_worker is not None and w.sent >= self.chunks_per_worker \
+                and not w.held:
+            self._workers.remove(w)
+            w.conn.close()
+            self._retired.append(w.process)
+        return outcome
+
+    def _bury(self, w: _Worker, pending: deque[Chunk]) -> Iterator[Outcome]:
+        """``w`` died: fail the chunk it was running, hand back the ones it had not begun."""
+        while w.held and w.conn.poll():  # answers that arrived before it died
+            outcome = self._receive(w)
+            if outcome is None:
+                break
+            yield outcome
+        if w in self._workers:
+            self._workers.remove(w)
+        w.process.join(KILL_GRACE_SECONDS)
+        cause = describe_exit(w.process.exitcode)
+        with contextlib.suppress(OSError):
+            w.conn.close()
+        if not w.held:
+            return
+        running, *unstarted = w.held
+        pending.extendleft(reversed(unstarted))
+        self._log.error("worker died", job=running.call.job, worker_pid=w.pid,
+                        exitcode=w.process.exitcode, cause=cause,
+                        tasks=[running.first, running.first + len(running.items) - 1])
+        message = f"worker pid {w.pid} died running this task: {cause}"
+        errors = [TaskError(running.first + i, "WorkerCrashed", message, attempts=running.attempt)
+                  for i in range(len(running.items))]
+        yield Outcome(running.first, [None] * len(running.items), errors, 0.0, w.pid)
+
+    def _start_worker(self) -> _Worker:
+        ctx = self.setup.context
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        process = ctx.Process(
+            target=worker.main,
+            args=(child_conn, self.setup.init, self.chunks_per_worker),
+            name=f"mprun-worker-{len(self._workers)}",
+        )
+        process.start()
+        child_conn.close()
+        w = _Worker(process, parent_conn)
+        self._workers.append(w)
+        return w
+
+    # -- shutdown ----------------------------------------------------------
+
+    def close(self, *, cancel: bool = False) -> None:
+        processes = [w.process for w in self._workers] + self._retired
+        if cancel:
+            for p in processes:
+                if p.is_alive():
+                    p.terminate()
+            _join_all(processes, KILL_GRACE_SECONDS, [])
+        else:
+            for w in self._workers:
+                with contextlib.suppress(OSError):
+                    w.conn.send(None)
+            queues = [obj for obj in self.setup.init.shared.values()
+                      if isinstance(obj, multiprocessing.queues.Queue)]
+            _join_all(processes, EXIT_GRACE_SECONDS, queues)
+        for p in processes:
+            if p.is_alive():
+                self._log.warning("worker did not exit; killing it", worker_pid=p.pid)
+                p.kill()
+                p.join(KILL_GRACE_SECONDS)
+        for w in self._workers:
+            with contextlib.suppress(OSError):
+                w.conn.close()
+        self._workers.clear()
+        self._retired.clear()
+
+
+def _join_all(processes: list[Any], timeout: float, queues: list[Any]) -> None:
+    """Wait for ``processes`` to exit, keeping shared queues drained meanwhile.
+
+    A process that put items on a multiprocessing Queue cannot exit until they
+    are written to the queue's pipe; when nobody reads, a full pipe would block
+    it forever (the multiprocessing guidelines' "joining processes that use
+    queues"). Items taken out here are put back, in order, once all have exited.
+    """
+    deadline = time.monotonic() + timeout
+    held: dict[int, list[Any]] = {id(q): [] for q in queues}
+    while True:
+        alive = [p for p in processes if p.exitcode is None]
+        if not alive or time.monotonic() >= deadline:
+            break
+        wait([p.sentinel for p in alive], timeout=0.05)
+        for q in queues:
+            held[id(q)].extend(_take_all(q))
+    for q in queues:
+        if held[id(q)]:
+            items = held[id(q)] + _take_all(q)
+            for item in items:
+                q.put(item)
+    for p in processes:
+        if p.exitcode is not None:
+            p.join()
+
+
+def _take_all(q: Any) -> list[Any]:
+    items = []
+    while True:
+        try:
+            items.append(q.get_nowait())
+        except (queue.Empty, OSError, EOFError):
+            return items

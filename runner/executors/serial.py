@@ -1,0 +1,22 @@
+"""``serial``: every task in the runner's own process, one after another.
+
+The reference implementation: no workers, no pickling. Shared primitives are
+used in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from runner.executors.base import Executor
+from runner.work import Chunk, Outcome, run_chunk
+from runner.worker import log_failure
+
+__all__ = ["SerialExecutor"]
+
+
+class SerialExecutor(Executor):
+    def run(self, chunks: Iterable[Chunk]) -> Iterator[Outcome]:
+        shared = self.setup.init.shared
+        for chunk in chunks:
+            yield run_chunk(chunk, shared, log_failure)

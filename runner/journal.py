@@ -1,0 +1,65 @@
+"""``results.jsonl``: the run's journal, appended as work finishes.
+
+One write per outcome, unbuffered, so a runner that dies keeps every result
+that had come back. A map chunk's consecutive successes share one line
+(``first``, ``values``) so a million tiny tasks are not a million writes; a
+failed task always has a line of its own.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+from runner.jsonable import dumps_line
+from runner.work import Outcome
+
+__all__ = ["Journal"]
+
+
+class Journal:
+    def __init__(self, path: str | None) -> None:
+        self._file: IO[bytes] | None = open(path, "ab", buffering=0) if path else None  # noqa: SIM115
+
+    def record(self, job: str, outcome: Outcome, *, attempt: int = 1,
+               mode: str | None = None) -> None:
+        if self._file is None:
+            return
+        lines = b"".join(dumps_line(line) for line in _lines(job, outcome, attempt, mode))
+        self._file.write(lines)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _lines(job: str, outcome: Outcome, attempt: int, mode: str | None) -> list[dict[str, Any]]:
+    extra = {"mode": mode} if mode else {}
+    seconds = round(outcome.seconds, 6)
+    failed = {error.task: error for error in outcome.errors}
+    if len(outcome.values) == 1:
+        task = outcome.first
+        error = failed.get(task)
+        if error is None:
+            return [{"job": job, "task": task, "status": "ok", "value": outcome.values[0],
+                     "seconds": seconds, "attempt": attempt, "pid": outcome.pid, **extra}]
+        return [_failure(job, error, seconds, outcome.pid, extra)]
+    lines: list[dict[str, Any]] = []
+    run_start = outcome.first
+    end = outcome.first + len(outcome.values)
+    for task in [*sorted(failed), end]:
+        if task > run_start:
+            lines.append({"job": job, "first": run_start, "status": "ok",
+                          "values": outcome.values[run_start - outcome.first:task - outcome.first],
+                          "seconds": seconds, "pid": outcome.pid, **extra})
+        if task < end:
+            lines.append(_failure(job, failed[task], seconds, outcome.pid, extra))
+        run_start = task + 1
+    return lines
+
+
+def _failure(job: str, error: Any, seconds: float, pid: int,
+             extra: dict[str, Any]) -> dict[str, Any]:
+    return {"job": job, "task": error.task, "status": "failed",
+            "error": {"type": error.type, "message": error.message},
+            "seconds": seconds, "attempt": error.attempts, "pid": pid, **extra}

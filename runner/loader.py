@@ -1,0 +1,298 @@
+"""Load a config file: read, parse, merge defaults, validate, check imports.
+
+Every problem found is collected and raised at once as one :class:`ConfigError`
+whose issues read ``FILE:LINE:COL: jobs.add.workers: message``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from runner import imports
+from runner.config import (
+    ArraySpec,
+    BarrierSpec,
+    Config,
+    EventSpec,
+    FileSource,
+    Job,
+    JobDefaults,
+    LockSpec,
+    QueueSpec,
+    SemaphoreSpec,
+    TaskSpec,
+    ValueSpec,
+    problems,
+)
+from runner.errors import ConfigError, ConfigIssue, JobImportError
+from runner.yamlsource import Document, parse
+
+__all__ = ["check_imports", "load_config", "locate_issue", "raise_import_problems", "search_paths"]
+
+Loc = tuple[str | int, ...]
+
+_SHARED_MODELS: dict[str, type[BaseModel]] = {
+    "value": ValueSpec, "array": ArraySpec, "lock": LockSpec, "rlock": LockSpec,
+    "semaphore": SemaphoreSpec, "event": EventSpec, "queue": QueueSpec, "barrier": BarrierSpec,
+}
+
+
+def load_config(path: str | os.PathLike[str], *, check_functions: bool = True) -> Config:
+    """Read and validate the config at ``path``; raise ConfigError listing every problem.
+
+    With ``check_functions`` (the default) each job's function is imported and
+    checked to be callable, with the config's folder and the working directory
+    on ``sys.path``.
+    """
+    source = Path(path)
+    name = str(path)
+    text = _read(source, name)
+    doc = parse(text)
+    issues = [ConfigIssue(name, p.line, p.column, _dotted(p.path), p.message)
+              for p in doc.problems]
+    if not isinstance(doc.data, dict):
+        if doc.data is not None or not issues:
+            issues.append(ConfigIssue(name, 1, 1, "", "a config is a mapping with a 'jobs' key; "
+                                      f"got {_show(doc.data)}"))
+        raise ConfigError(issues)
+    origin = _merge_defaults(doc)
+    locate = _Locator(name, doc, origin)
+    try:
+        config = Config.model_validate(doc.data)
+    except ValidationError as exc:
+        # Values the YAML pass already rejected are not reported twice.
+        bad = {p.path for p in doc.problems}
+        issues += [issue for loc, issue in locate.validation(exc)
+                   if not any(loc[: len(b)] == b for b in bad)]
+        raise ConfigError(_unique(issues)) from None
+    if issues:
+        raise ConfigError(issues)
+    config._source = str(source)
+    config._locate = locate.at
+    issues = [locate.at(loc, message) for loc, message in problems(config)]
+    issues += [locate.at(loc, message) for loc, message in _file_problems(config, source)]
+    if issues:
+        raise ConfigError(_unique(issues))
+    if check_functions:
+        raise_import_problems(config)
+    return config
+
+
+def raise_import_problems(config: Config) -> None:
+    """Raise JobImportError, located in the config's file, if any function cannot be used."""
+    found = check_imports(config)
+    if found:
+        raise JobImportError(_unique([locate_issue(config, loc, message)
+                                      for loc, message in found]))
+
+
+def locate_issue(config: Config, loc: Loc, message: str) -> ConfigIssue:
+    """A ConfigIssue at ``loc``, with a line and column when the config came from a file."""
+    if config._locate is not None:
+        issue: ConfigIssue = config._locate(loc, message)
+        return issue
+    return ConfigIssue(config.source or "<config>", None, None, _dotted(loc), message)
+
+
+def search_paths(config: Config) -> list[str]:
+    """The folders a config's functions are imported from: its own, then the working one."""
+    folder = os.path.dirname(os.path.abspath(config._source)) if config._source else os.getcwd()
+    return [folder, os.getcwd()]
+
+
+def check_imports(config: Config) -> list[tuple[Loc, str]]:
+    """Import every job's function (and reduce function); say what fails and where."""
+    imports.add_paths(search_paths(config))
+    found: list[tuple[Loc, str]] = []
+    for job_name, job in config.jobs.items():
+        for key, ref in (("function", job.function), ("reduce", job.reduce)):
+            if ref is not None and ":" in ref:
+                problem = imports.describe_import_error(ref)
+                if problem:
+                    found.append((("jobs", job_name, key), problem))
+    return found
+
+
+def _read(source: Path, name: str) -> str:
+    def fail(message: str) -> ConfigError:
+        return ConfigError([ConfigIssue(name, None, None, "", message)])
+
+    try:
+        raw = source.read_bytes()
+    except FileNotFoundError:
+        raise fail("no such file") from None
+    except IsADirectoryError:
+        raise fail("is a directory, not a config file") from None
+    except OSError as exc:
+        raise fail(f"cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError([ConfigIssue(name, line, None, "",
+                                       f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset "
+                                       f"{exc.start}); save the file as UTF-8")]) from None
+    if not text.strip():
+        raise fail("the file is empty; a config needs at least a 'jobs' mapping")
+    return text
+
+
+def _merge_defaults(doc: Document) -> dict[Loc, Loc]:
+    """Copy ``defaults`` keys into each job that lacks them; return where each copy came from."""
+    data = doc.data
+    defaults, jobs = data.get("defaults"), data.get("jobs")
+    origin: dict[Loc, Loc] = {}
+    if not isinstance(defaults, dict) or not isinstance(jobs, dict):
+        return origin
+    for job_name, job in jobs.items():
+        if not isinstance(job, dict):
+            continue
+        for key, value in defaults.items():
+            if key in job:
+                continue
+            job[key] = value
+            origin[("jobs", job_name, key)] = ("defaults", key)
+    return origin
+
+
+def _file_problems(config: Config, source: Path) -> list[tuple[Loc, str]]:
+    found: list[tuple[Loc, str]] = []
+    for job_name, job in config.jobs.items():
+        if isinstance(job.map, FileSource):
+            target = source.parent / job.map.file
+            if not target.is_file():
+                found.append((("jobs", job_name, "map", "file"),
+                              f"no such file {str(target)!r} (a map file is relative to the "
+                              "config's folder)"))
+    return found
+
+
+def _dotted(loc: Loc) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    seen: set[tuple[int | None, int | None, str]] = set()
+    kept = []
+    for issue in issues:
+        key = (issue.line, issue.column, issue.message)
+        if key not in seen:
+            seen.add(key)
+            kept.append(issue)
+    return kept
+
+
+class _Locator:
+    """Turns pydantic locations into file positions and readable messages."""
+
+    def __init__(self, file: str, doc: Document, origin: dict[Loc, Loc]) -> None:
+        self.file, self.doc, self.origin = file, doc, origin
+
+    def at(self, loc: Loc, message: str, *, key: bool = False) -> ConfigIssue:
+        label = _dotted(loc)
+        source = loc
+        for depth in range(len(loc), 2, -1):
+            if loc[:depth] in self.origin:  # written under defaults, copied into this job
+                source = self.origin[loc[:depth]] + loc[depth:]
+                label = f"{_dotted(source)} (in job {loc[1]})"
+                break
+        position = None
+        if key:
+            position = self.doc.keys.get(source)
+        for depth in range(len(source), -1, -1):
+            if position is not None:
+                break
+            position = self.doc.values.get(source[:depth])
+        line, column = position or (None, None)
+        return ConfigIssue(self.file, line, column, label, message)
+
+    def validation(self, exc: ValidationError) -> list[tuple[Loc, ConfigIssue]]:
+        grouped: dict[Loc, list[dict[str, Any]]] = {}
+        for error in exc.errors():
+            keyed = error["type"] in ("missing", "extra_forbidden")
+            grouped.setdefault(self._path(error["loc"], keyed), []).append(dict(error))
+        issues = []
+        for loc, errors in grouped.items():
+            if any(e["type"] == "extra_forbidden" for e in errors):
+                issue = self.at(loc, self._unknown_key(loc), key=True)
+            elif any(e["type"] == "missing" for e in errors):
+                issue = self.at(loc, "required key is missing")
+            else:
+                issue = self.at(loc, "; or ".join(dict.fromkeys(_message(e) for e in errors)))
+            issues.append((loc, issue))
+        return issues
+
+    def _path(self, loc: tuple[int | str, ...], keyed: bool) -> Loc:
+        """The data path behind a pydantic loc, without union branch names."""
+        node: Any = self.doc.data
+        path: list[str | int] = []
+        for index, part in enumerate(loc):
+            last = index == len(loc) - 1
+            if _has(node, part):
+                node = node[part]
+                path.append(part)
+            elif last and keyed and isinstance(node, dict):
+                path.append(part)  # a missing or unknown key
+            elif not isinstance(node, dict | list):
+                break
+        return tuple(path)
+
+    def _unknown_key(self, loc: Loc) -> str:
+        key = str(loc[-1])
+        allowed = sorted(self._model_at(loc[:-1]).model_fields) if loc else []
+        hint = ""
+        close = difflib.get_close_matches(key, allowed, n=1)
+        if close:
+            hint = f"; did you mean {close[0]!r}?"
+        return f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})"
+
+    def _model_at(self, loc: Loc) -> type[BaseModel]:
+        if not loc:
+            return Config
+        head = loc[0]
+        if head == "defaults":
+            return JobDefaults
+        if head == "jobs" and len(loc) == 2:
+            return Job
+        if head == "jobs" and len(loc) == 4 and loc[2] == "tasks":
+            return TaskSpec
+        if head == "jobs" and len(loc) == 3 and loc[2] == "map":
+            return FileSource
+        if head == "shared" and len(loc) == 2:
+            spec = self.doc.data.get("shared", {}).get(loc[1])
+            kind = spec.get("type") if isinstance(spec, dict) else spec
+            return _SHARED_MODELS.get(str(kind), ValueSpec)
+        return Config
+
+
+def _has(node: Any, part: str | int) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind, message = error["type"], str(error["msg"])
+    shown = _show(error.get("input"))
+    if kind == "literal_error":
+        expected = str(error.get("ctx", {}).get("expected", ""))
+        return f"{shown} is not one of " + expected.replace("'", "").replace(" or ", ", ")
+    if kind == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        expected = str(ctx.get("expected_tags", ""))
+        return f"type {ctx.get('tag')!r} is not one of " + expected.replace("'", "")
+    if kind == "union_tag_not_found":
+        return "a 'type' key is required"
+    if kind == "value_error":
+        return message.removeprefix("Value error, ")
+    return f"got {shown}: {message[:1].lower()}{message[1:]}"

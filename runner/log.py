@@ -1,0 +1,87 @@
+"""structlog set-up: one call per process, safe to repeat; JSON lines to one file each.
+
+The runner's process writes ``runner.jsonl``; each worker process writes
+``worker-PID.jsonl`` in the same run folder. Every line carries
+``timestamp``, ``level``, ``event``, ``run_id``, ``pid`` and ``process``;
+``job`` and ``task`` are bound where they apply.
+
+structlog is imported here, on first use, never at ``import runner``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import MutableMapping
+from typing import IO, Any
+
+from runner.work import current_task
+
+__all__ = ["configure", "get_logger", "logger"]
+
+LEVELS = ("debug", "info", "warning", "error")
+
+_static: dict[str, Any] = {}
+_file: IO[bytes] | None = None
+_configured_pid: int | None = None
+
+
+def _add_static(_logger: Any, _name: str,
+                event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in _static.items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
+def _dumps(obj: Any, default: Any = None) -> bytes:
+    import orjson
+
+    try:
+        return orjson.dumps(obj, default=repr)
+    except TypeError:  # e.g. an int beyond 64 bits
+        import json
+
+        return json.dumps(obj, default=repr).encode()
+
+
+def configure(*, path: str | None, run_id: str, process: str, level: str = "info") -> None:
+    """Send this process's log lines to ``path`` (appending), tagged with run and process."""
+    import structlog
+
+    global _file, _configured_pid
+    if _file is not None and _configured_pid == os.getpid():
+        _file.close()
+    _file = open(path, "ab", buffering=0) if path else open(os.devnull, "ab")  # noqa: SIM115
+    _configured_pid = os.getpid()
+    _static.clear()
+    _static.update(run_id=run_id, pid=os.getpid(), process=process)
+    structlog.configure(
+        processors=[
+            _add_static,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(serializer=_dumps),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]),
+        logger_factory=structlog.BytesLoggerFactory(_file),
+        cache_logger_on_first_use=False,
+    )
+
+
+def logger(**bind: Any) -> Any:
+    """The runner's own logger, bound to ``bind``."""
+    import structlog
+
+    return structlog.get_logger().bind(**bind)
+
+
+def get_logger(**bind: Any) -> Any:
+    """A logger for task code, bound to the job and task running in this thread."""
+    job, task = current_task()
+    if job is not None:
+        bind.setdefault("job", job)
+    if task is not None:
+        bind.setdefault("task", task)
+    return logger(**bind)

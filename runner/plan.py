@@ -1,0 +1,107 @@
+"""A job's calls, as the items and chunks its executor runs.
+
+Map items are read before any job starts, so a bad map file is a config
+error (exit 2) and nothing runs. A ``range`` stays a ``range``: its chunks
+are range slices, which pickle in a few bytes instead of a list of ints.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.config import FileSource, Job, RangeSource
+from runner.errors import ConfigError, ConfigIssue
+from runner.shared import contains_ref
+from runner.work import Call, Chunk
+
+__all__ = ["Plan", "auto_chunksize", "plan_job"]
+
+# Chunks per worker under chunksize: auto. multiprocessing.Pool.map's choice:
+# few enough that per-chunk costs vanish for tiny tasks, enough that the last
+# chunks balance the load when tasks vary.
+CHUNKS_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every call of one job: ``call`` applied to each of ``items``."""
+
+    call: Call
+    items: Sequence[Any]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def chunks(self, chunksize: int) -> Iterator[Chunk]:
+        for first in range(0, len(self.items), chunksize):
+            yield Chunk(self.call, first, self._slice(first, first + chunksize))
+
+    def _slice(self, start: int, stop: int) -> Any:
+        part = self.items[start:stop]
+        return part if isinstance(part, range | list) else list(part)
+
+
+def auto_chunksize(tasks: int, workers: int) -> int:
+    return max(1, math.ceil(tasks / (workers * CHUNKS_PER_WORKER)))
+
+
+def plan_job(name: str, job: Job, base: Path) -> Plan:
+    """The calls ``job`` makes; ``base`` is the folder map files are relative to."""
+    args = tuple(job.args or ())
+    kwargs = dict(job.kwargs or {})
+    if job.map is not None:
+        items = _map_items(name, job.map, base)
+        refs = contains_ref(args) or contains_ref(kwargs) or (
+            isinstance(items, list) and contains_ref(items))
+        call = Call(name, job.function, "map", args, kwargs, job.unpack, refs)
+        return Plan(call, items)
+    if job.tasks is not None:
+        calls: list[Any] = [(tuple(t.args), dict(t.kwargs)) for t in job.tasks]
+    else:
+        calls = [(args, kwargs)] * (1 if job.repeat is None else job.repeat)
+    return Plan(Call(name, job.function, "tasks", refs=contains_ref(calls)), calls)
+
+
+def _map_items(name: str, source: Any, base: Path) -> Sequence[Any]:
+    if isinstance(source, RangeSource):
+        return source.as_range()
+    if isinstance(source, FileSource):
+        return read_map_file(base / source.file, f"jobs.{name}.map.file")
+    return list(source)
+
+
+def read_map_file(path: Path, field: str) -> list[Any]:
+    """Items of a map file: ``.jsonl`` values, ``.csv`` row mappings, or text lines."""
+    def bad(line: int | None, message: str) -> ConfigError:
+        return ConfigError([ConfigIssue(str(path), line, None, field, message)])
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise bad(None, f"cannot read the map file: {exc}") from None
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        items = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise bad(number, f"not a JSON value: {exc.msg} (column {exc.colno})") from None
+        return items
+    if suffix == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        rows: list[Any] = []
+        for row in reader:
+            if None in row:
+                raise bad(reader.line_num, "this row has more fields than the header")
+            rows.append(dict(row))
+        return rows
+    return text.splitlines()

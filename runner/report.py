@@ -1,0 +1,130 @@
+"""What a run produced: the report objects, the ``--json`` document and the human summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.jsonable import to_jsonable
+from runner.work import TaskError
+
+__all__ = ["CompareEntry", "JobReport", "RunReport", "render"]
+
+# How much of a job's results the human summary shows before shortening.
+SHOWN_RESULTS = 10
+SHOWN_ERRORS = 5
+ITEM_WIDTH = 60
+
+
+@dataclass
+class CompareEntry:
+    mode: str
+    seconds: float
+    speedup: float
+    same_results: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "seconds": round(self.seconds, 4),
+                "speedup": round(self.speedup, 3), "same_results": self.same_results}
+
+
+@dataclass
+class JobReport:
+    name: str
+    mode: str
+    workers: int
+    status: str  # "ok", "failed" or "interrupted"
+    tasks: int
+    ok: int
+    failed: int
+    seconds: float
+    results: list[Any]
+    reduced: Any = None
+    errors: list[TaskError] = field(default_factory=list)
+    compare: list[CompareEntry] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "mode": self.mode, "workers": self.workers,
+            "status": self.status, "tasks": self.tasks, "ok": self.ok, "failed": self.failed,
+            "seconds": round(self.seconds, 4),
+            "results": to_jsonable(self.results), "reduced": to_jsonable(self.reduced),
+            "errors": [error.as_dict() for error in self.errors],
+            "compare": None if self.compare is None else [c.as_dict() for c in self.compare],
+        }
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    config: str
+    status: str  # "ok", "failed" or "interrupted"
+    exit_code: int
+    seconds: float
+    log_dir: str | None
+    jobs: list[JobReport]
+    shared: dict[str, Any]
+    not_run: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``--json`` document (DESIGN.md, "Command line"); also ``summary.json``."""
+        doc = {
+            "run_id": self.run_id, "config": self.config, "status": self.status,
+            "exit_code": self.exit_code, "seconds": round(self.seconds, 4),
+            "log_dir": self.log_dir,
+            "jobs": [job.as_dict() for job in self.jobs],
+            "shared": to_jsonable(self.shared),
+        }
+        if self.not_run:
+            doc["not_run"] = list(self.not_run)
+        return doc
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= ITEM_WIDTH else text[: ITEM_WIDTH - 3] + "..."
+
+
+def format_results(results: list[Any]) -> str:
+    shown = ", ".join(_short(item) for item in results[:SHOWN_RESULTS])
+    if len(results) > SHOWN_RESULTS:
+        shown += f", ... ({len(results) - SHOWN_RESULTS:,} more)"
+    return f"[{shown}]"
+
+
+def _table(rows: list[list[str]], indent: str) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            .rstrip() for row in rows]
+
+
+def render(report: RunReport) -> str:
+    """The human summary printed on stdout at the end of a run."""
+    lines = [f"{report.config}  run {report.run_id}"]
+    for job in report.jobs:
+        lines.append(
+            f"  {job.name}: {job.mode}, {job.workers} worker{'s' * (job.workers != 1)}, "
+            f"{job.tasks} task{'s' * (job.tasks != 1)}, {job.ok} ok, {job.failed} failed, "
+            f"{job.seconds:.2f}s  [{job.status}]")
+        lines.append(f"    results: {format_results(job.results)}")
+        if job.reduced is not None:
+            lines.append(f"    reduced: {_short(job.reduced)}")
+        if job.compare:
+            rows = [["mode", "seconds", "speedup", "same results"]]
+            rows += [[c.mode, f"{c.seconds:.3f}", f"{c.speedup:.2f}x",
+                      "yes" if c.same_results else "NO"] for c in job.compare]
+            lines += _table(rows, "    ")
+        for error in job.errors[:SHOWN_ERRORS]:
+            lines.append(f"    task {error.task} failed: {error.type}: {error.message}"
+                         + (f" (after {error.attempts} attempts)" if error.attempts > 1 else ""))
+        if len(job.errors) > SHOWN_ERRORS:
+            lines.append(f"    ... and {len(job.errors) - SHOWN_ERRORS} more failed tasks "
+                         "(see results.jsonl)")
+    if report.not_run:
+        lines.append(f"  not run: {', '.join(report.not_run)}")
+    if report.shared:
+        lines.append("  shared:")
+        lines += [f"    {name} = {_short(value)}" for name, value in report.shared.items()]
+    where = f"  logs: {report.log_dir}" if report.log_dir else ""
+    lines.append(f"{report.status} (exit {report.exit_code}) in {report.seconds:.2f}s{where}")
+    return "\n".join(lines)

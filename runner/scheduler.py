@@ -1,0 +1,146 @@
+"""Runs jobs through executors; everything that is the same for every mode.
+
+Data flow for one job::
+
+    Plan ── chunks ──> executor_for(mode) ── outcomes (any order) ──┐
+    results[first:first+n] = values  <──────────────────────────────┤
+    journal.record(outcome)          <──────────────────────────────┘
+    then reduce, compare, and the JobReport.
+
+The scheduler never asks which mode it runs: the executor mapping decides.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from runner import imports
+from runner.config import Job
+from runner.errors import Interrupted
+from runner.executors import ExecutorSetup, executor_for
+from runner.journal import Journal
+from runner.plan import Plan, auto_chunksize
+from runner.report import CompareEntry, JobReport
+from runner.work import TaskError
+from runner.worker import WorkerInit
+
+__all__ = ["Scheduler"]
+
+_REDUCERS: dict[str, Callable[[list[Any]], Any]] = {
+    "sum": sum,
+    "min": min,
+    "max": max,
+    "count": len,
+    "mean": statistics.fmean,
+    "list": list,
+}
+
+
+@dataclass
+class _ModeRun:
+    results: list[Any]
+    errors: list[TaskError]
+    seconds: float
+    workers: int
+    completed: int
+    interrupted: Interrupted | None = None
+
+
+class Scheduler:
+    """Runs one job at a time; remembers an interrupt so the caller can stop."""
+
+    def __init__(self, *, context: Any, init: WorkerInit, journal: Journal,
+                 before_processes: Callable[[], None] | None = None) -> None:
+        self.context = context
+        self.init = init
+        self.journal = journal
+        self.interrupted: Interrupted | None = None
+        self._before_processes = before_processes
+
+    def run_job(self, name: str, job: Job, plan: Plan) -> JobReport:
+        modes = job.modes()
+        runs = []
+        for mode in modes:
+            run = self._run_mode(name, job, plan, mode, tag=mode if len(modes) > 1 else None)
+            runs.append(run)
+            if run.interrupted is not None:
+                self.interrupted = run.interrupted
+                break
+        first = runs[0]
+        compare = None
+        if len(modes) > 1:
+            compare = [CompareEntry(mode, run.seconds,
+                                    first.seconds / run.seconds if run.seconds else 0.0,
+                                    run.results == first.results and not run.errors)
+                       for mode, run in zip(modes, runs, strict=False)]
+        errors = list(first.errors)
+        failed_count = len(errors)
+        status = "ok"
+        if self.interrupted is not None:
+            status = "interrupted"
+        elif errors or (compare and not all(c.same_results for c in compare)):
+            status = "failed"
+        if compare:
+            for entry, run in zip(compare[1:], runs[1:], strict=False):
+                if not entry.same_results:
+                    errors.append(TaskError(-1, "ResultsDiffer",
+                                            f"mode {entry.mode} gave different results from "
+                                            f"{modes[0]} ({len(run.errors)} failed tasks)"))
+        reduced = None
+        try:
+            reduced = self._reduce(job, first)
+        except Exception as exc:
+            status = "failed" if status == "ok" else status
+            errors.append(TaskError(-1, type(exc).__qualname__, f"reduce failed: {exc}"))
+        return JobReport(
+            name=name, mode=modes[0], workers=first.workers, status=status, tasks=len(plan),
+            ok=first.completed - failed_count, failed=failed_count,
+            seconds=sum(run.seconds for run in runs), results=first.results, reduced=reduced,
+            errors=errors, compare=compare,
+        )
+
+    def _run_mode(self, name: str, job: Job, plan: Plan, mode: str,
+                  tag: str | None) -> _ModeRun:
+        executor_cls = executor_for(mode)
+        workers = 1 if mode == "serial" else job.worker_count()
+        if mode in ("process", "pool") and self._before_processes is not None:
+            self._before_processes()
+        if job.chunksize != "auto":
+            chunksize = job.chunksize
+        elif plan.call.kind == "map" and executor_cls.chunks_map_items:
+            chunksize = auto_chunksize(len(plan), workers)
+        else:
+            chunksize = 1
+        results: list[Any] = [None] * len(plan)
+        errors: list[TaskError] = []
+        completed = 0
+        started = time.perf_counter()
+        interrupted = None
+        setup = ExecutorSetup(workers=workers, context=self.context, init=self.init)
+        try:
+            with executor_cls(setup) as executor:
+                for outcome in executor.run(plan.chunks(chunksize)):
+                    results[outcome.first:outcome.first + len(outcome.values)] = outcome.values
+                    errors.extend(outcome.errors)
+                    completed += len(outcome.values)
+                    self.journal.record(name, outcome, mode=tag)
+        except Interrupted as exc:
+            interrupted = exc
+        errors.sort(key=lambda error: error.task)
+        return _ModeRun(results, errors, time.perf_counter() - started, workers, completed,
+                        interrupted)
+
+    def _reduce(self, job: Job, run: _ModeRun) -> Any:
+        if job.reduce is None:
+            return None
+        failed = {error.task for error in run.errors}
+        values = [value for index, value in enumerate(run.results) if index not in failed]
+        if not values:
+            return None
+        if job.reduce in _REDUCERS:
+            return _REDUCERS[job.reduce](values)
+        return imports.resolve(job.reduce)(values)

@@ -1,0 +1,177 @@
+"""``runner.run()``: one run of one config, from checks to ``summary.json``.
+
+Order matters: everything that can make a config invalid (functions, map
+files, ``--only``) is checked before the run folder exists or any job starts,
+so an invalid config leaves nothing behind and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runner import context as mp_context
+from runner import imports, log, signals
+from runner.config import Config, problems
+from runner.errors import ConfigError, Interrupted, UsageError
+from runner.journal import Journal
+from runner.loader import load_config, locate_issue, raise_import_problems, search_paths
+from runner.plan import Plan, plan_job
+from runner.report import JobReport, RunReport
+from runner.scheduler import Scheduler
+from runner.shared import build, snapshot
+from runner.worker import WorkerInit
+
+__all__ = ["Progress", "run"]
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def new_run_id() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def run(
+    target: str | os.PathLike[str] | Config,
+    *,
+    only: Sequence[str] | None = None,
+    log_dir: str | os.PathLike[str] | None = "logs",
+    log_level: str = "info",
+    start_method: str | None = None,
+    progress: Progress | None = None,
+    stdout_to_stderr: bool = False,
+) -> RunReport:
+    """Run a config (a path or a loaded :class:`Config`) and return its report.
+
+    Raises :class:`ConfigError` (nothing has run) for an invalid config.
+    Task failures do not raise: they are in the report, whose ``exit_code``
+    is 1. An interrupt (SIGINT/SIGTERM) ends the run with status
+    ``interrupted`` and exit code 130/143.
+    """
+    started = time.perf_counter()
+    if isinstance(target, Config):
+        config = target
+        _raise_problems(config)
+    else:
+        config = load_config(target, check_functions=False)
+    selected = _select(config, only)
+    imports.add_paths(search_paths(config))
+    context = mp_context.get_context(start_method or config.start_method)
+    uses_processes = any(m in ("process", "pool") for job in selected.values()
+                         for m in job.modes())
+    forkserver = mp_context.warm_forkserver(
+        context, sorted({job.function.partition(":")[0] for job in config.jobs.values()})
+    ) if uses_processes else None
+    raise_import_problems(config)
+    base = Path(config.source).parent if config.source else Path.cwd()
+    plans = {name: plan_job(name, job, base) for name, job in selected.items()}
+
+    run_id = new_run_id()
+    run_dir = _make_run_dir(log_dir, run_id)
+    log.configure(path=str(run_dir / "runner.jsonl") if run_dir else None, run_id=run_id,
+                  process="runner", level=log_level)
+    logger = log.logger()
+    logger.info("run started", config=config.source, jobs=list(selected),
+                start_method=context.get_start_method())
+    shared = build(config.shared, context)
+    init = WorkerInit(run_id=run_id, log_dir=str(run_dir) if run_dir else None,
+                      log_level=log_level, sys_path=search_paths(config), shared=shared,
+                      functions=sorted({job.function for job in selected.values()}),
+                      stdout_to_stderr=stdout_to_stderr)
+    journal = Journal(str(run_dir / "results.jsonl") if run_dir else None)
+    scheduler = Scheduler(context=context, init=init, journal=journal,
+                          before_processes=forkserver.join if forkserver else None)
+    reports: list[JobReport] = []
+    try:
+        with signals.interrupts():
+            try:
+                _run_jobs(scheduler, selected, plans, reports, progress)
+            except Interrupted as exc:
+                scheduler.interrupted = exc
+            if scheduler.interrupted is not None:
+                signals.quiet_interrupts()
+            final_shared = snapshot(config.shared, shared)
+    finally:
+        journal.close()
+    report = _report(config, run_id=run_id, run_dir=run_dir, reports=reports,
+                     shared=final_shared, scheduler=scheduler, selected=list(selected),
+                     seconds=time.perf_counter() - started)
+    if run_dir:
+        (run_dir / "summary.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    logger.info("run finished", status=report.status, exit_code=report.exit_code,
+                seconds=round(report.seconds, 4))
+    return report
+
+
+def _run_jobs(scheduler: Scheduler, selected: dict[str, Any], plans: dict[str, Plan],
+              reports: list[JobReport], progress: Progress | None) -> None:
+    for name, job in selected.items():
+        if progress:
+            progress("job started", {"job": name, "mode": job.run_mode, "tasks": len(plans[name]),
+                                     "workers": 1 if job.run_mode == "serial"
+                                     else job.worker_count()})
+        log.logger(job=name).info("job started", mode=job.run_mode, tasks=len(plans[name]))
+        job_report = scheduler.run_job(name, job, plans[name])
+        reports.append(job_report)
+        log.logger(job=name).info("job finished", status=job_report.status,
+                                  ok=job_report.ok, failed=job_report.failed,
+                                  seconds=round(job_report.seconds, 4))
+        if progress:
+            progress("job finished", {"job": name, "status": job_report.status})
+        if scheduler.interrupted is not None:
+            return
+
+
+def _report(config: Config, *, run_id: str, run_dir: Path | None, reports: list[JobReport],
+            shared: dict[str, Any], scheduler: Scheduler, selected: list[str],
+            seconds: float) -> RunReport:
+    if scheduler.interrupted is not None:
+        status, exit_code = "interrupted", scheduler.interrupted.exit_code
+    elif any(job.status != "ok" for job in reports):
+        status, exit_code = "failed", 1
+    else:
+        status, exit_code = "ok", 0
+    done = {job.name for job in reports}
+    return RunReport(run_id=run_id, config=config.source or config.display_name(),
+                     status=status, exit_code=exit_code, seconds=seconds,
+                     log_dir=str(run_dir) if run_dir else None, jobs=reports, shared=shared,
+                     not_run=[name for name in selected if name not in done])
+
+
+def _select(config: Config, only: Sequence[str] | None) -> dict[str, Any]:
+    if not only:
+        return dict(config.jobs)
+    unknown = [name for name in only if name not in config.jobs]
+    if unknown:
+        raise UsageError(f"--only: no job named {', '.join(map(repr, unknown))} in "
+                         f"{config.source or 'the config'} (jobs: {', '.join(config.jobs)})")
+    return {name: job for name, job in config.jobs.items() if name in only}
+
+
+def _raise_problems(config: Config) -> None:
+    found = problems(config)
+    if found:
+        raise ConfigError([locate_issue(config, loc, message) for loc, message in found])
+
+
+def _make_run_dir(log_dir: str | os.PathLike[str] | None, run_id: str) -> Path | None:
+    if log_dir is None:
+        return None
+    root = Path(log_dir)
+    run_dir = root / run_id
+    run_dir.mkdir(parents=True)
+    latest = root / "latest"
+    temporary = root / f".latest-{run_id}"
+    try:
+        temporary.symlink_to(run_id, target_is_directory=True)
+        os.replace(temporary, latest)  # atomic: readers never see a missing "latest"
+    except OSError:
+        temporary.unlink(missing_ok=True)
+    return run_dir

@@ -1,0 +1,176 @@
+"""What travels between the runner and its workers, and the loop that runs it.
+
+Data flow::
+
+    scheduler ── Chunk(call, first, items) ──> executor ──> run_chunk() in a
+              worker process, a thread, or the runner itself (serial)
+    scheduler <── Outcome(first, values, errors, seconds, pid) ──┘
+
+A chunk is a run of consecutive tasks of one job. Functions travel by name
+(``Call.function``) and are imported once per process; shared primitives
+travel as ``Ref`` placeholders. ``run_chunk`` is the hot path for a million
+tiny map items: one Python-level call per item, no per-item allocation other
+than the result, and a ``try`` that costs nothing until a task raises.
+
+Stdlib only: every worker imports this module.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner import imports
+from runner.errors import Interrupted
+from runner.shared import resolve
+
+__all__ = ["Call", "Chunk", "Outcome", "TaskError", "current_task", "run_chunk"]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """How each item of a job becomes a call; the same for every chunk of the job."""
+
+    job: str
+    function: str
+    kind: str = "map"  # "map": items are first arguments; "tasks": items are (args, kwargs)
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    unpack: bool = False
+    refs: bool = False  # whether args, kwargs or items hold Refs to resolve
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Tasks ``first .. first + len(items) - 1`` of one job."""
+
+    call: Call
+    first: int
+    items: list[Any]
+    attempt: int = 1
+
+
+@dataclass(slots=True)
+class TaskError:
+    """A failed task: what was raised, or how its process died."""
+
+    task: int
+    type: str
+    message: str
+    traceback: str = ""
+    attempts: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "type": self.type, "message": self.message,
+                "attempts": self.attempts}
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The answer to one chunk: a value for each item (``None`` where it failed)."""
+
+    first: int
+    values: list[Any]
+    errors: list[TaskError]
+    seconds: float
+    pid: int
+
+
+class _TaskContext(threading.local):
+    job: str | None = None
+    first: int = 0
+    done: list[Any] | None = None
+
+
+_context = _TaskContext()
+
+
+def current_task() -> tuple[str | None, int | None]:
+    """The job and task index running in this thread, for ``runner.get_logger()``."""
+    done = _context.done
+    if done is None:
+        return _context.job, None
+    return _context.job, _context.first + len(done)
+
+
+def _caller(call: Call, shared: dict[str, Any]) -> Callable[[Any], Any]:
+    """One callable per chunk that turns an item into a call, specialised per case."""
+    fn = imports.resolve(call.function)
+    args, kwargs = call.args, call.kwargs
+    if call.refs:
+        args, kwargs = resolve(args, shared), resolve(kwargs, shared)
+
+    def prepare(item: Any) -> Any:
+        return resolve(item, shared) if call.refs else item
+
+    if call.kind == "tasks":
+        def run_task(item: Any) -> Any:
+            task_args, task_kwargs = prepare(item)
+            return fn(*task_args, **task_kwargs)
+        return run_task
+    if call.unpack:
+        def run_unpacked(item: Any) -> Any:
+            item = prepare(item)
+            if isinstance(item, dict):
+                return fn(*args, **{**kwargs, **item})
+            if isinstance(item, list | tuple):
+                return fn(*item, *args, **kwargs)
+            return fn(item, *args, **kwargs)
+        return run_unpacked
+    if args or kwargs or call.refs:
+        def run_item(item: Any) -> Any:
+            return fn(prepare(item), *args, **kwargs)
+        return run_item
+    return fn  # the common case: fn(item), nothing to add
+
+
+def run_chunk(chunk: Chunk, shared: dict[str, Any],
+              on_error: Callable[[Call, int, BaseException], None] | None = None) -> Outcome:
+    """Run every item of ``chunk`` in order; a raising item fails alone."""
+    started = time.perf_counter()
+    values: list[Any] = []
+    errors: list[TaskError] = []
+    call = chunk.call
+    context = _context
+    context.job, context.first, context.done = call.job, chunk.first, values
+    try:
+        try:
+            run_one = _caller(call, shared)
+        except BaseException as exc:
+            for index in range(len(chunk.items)):
+                errors.append(_task_error(chunk, chunk.first + index, exc))
+                values.append(None)
+            return Outcome(chunk.first, values, errors, time.perf_counter() - started, os.getpid())
+        append = values.append
+        items = iter(chunk.items)
+        while True:
+            try:
+                for item in items:
+                    append(run_one(item))
+                break
+            except Interrupted:
+                raise
+            except BaseException as exc:
+                task = chunk.first + len(values)
+                errors.append(_task_error(chunk, task, exc))
+                if on_error is not None:
+                    on_error(call, task, exc)
+                append(None)
+    finally:
+        context.job, context.done = None, None
+    return Outcome(chunk.first, values, errors, time.perf_counter() - started, os.getpid())
+
+
+def _task_error(chunk: Chunk, task: int, exc: BaseException) -> TaskError:
+    return TaskError(
+        task=task,
+        type=type(exc).__qualname__,
+        message=str(exc),
+        traceback="".join(traceback.format_exception(exc)),
+        attempts=chunk.attempt,
+    )

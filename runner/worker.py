@@ -1,0 +1,109 @@
+"""The main loop of a worker process (``pool`` and ``process`` modes).
+
+Data flow, one duplex pipe per worker::
+
+    runner ── Chunk ──> pipe ──> worker: run_chunk() ──> pipe ── Outcome ──> runner
+                        (None: stop)
+
+Each worker knows exactly which chunk it holds, so the runner can tell which
+tasks a dead worker took with it. A worker also watches its parent: if the
+runner dies, even by SIGKILL, the worker exits instead of lingering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+import sys
+from dataclasses import dataclass, field
+from multiprocessing import parent_process
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from runner import imports, log
+from runner.work import Call, Outcome, TaskError, run_chunk
+
+__all__ = ["WorkerInit", "log_failure", "main"]
+
+
+@dataclass
+class WorkerInit:
+    """What a worker needs before its first chunk; sent once, at start-up."""
+
+    run_id: str
+    log_dir: str | None
+    log_level: str = "info"
+    sys_path: list[str] = field(default_factory=list)
+    shared: dict[str, Any] = field(default_factory=dict)
+    functions: list[str] = field(default_factory=list)  # imported before the first chunk
+    stdout_to_stderr: bool = False
+
+
+def log_failure(call: Call, task: int, exc: BaseException) -> None:
+    log.logger(job=call.job, task=task).error(
+        "task failed", error_type=type(exc).__qualname__, exc_info=exc)
+
+
+def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None) -> None:
+    """Run chunks from ``conn`` until told to stop, the runner dies, or ``max_chunks``."""
+    # Ctrl-C reaches the whole process group; the runner decides what workers do.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if init.stdout_to_stderr:
+        sys.stdout.flush()
+        os.dup2(2, 1)
+    imports.add_paths(init.sys_path)
+    path = os.path.join(init.log_dir, f"worker-{os.getpid()}.jsonl") if init.log_dir else None
+    log.configure(path=path, run_id=init.run_id, process="worker", level=init.log_level)
+    logger = log.logger()
+    logger.info("worker started", functions=init.functions)
+    for function in init.functions:
+        # A function that fails to import fails the tasks that use it, with the reason.
+        with contextlib.suppress(Exception):
+            imports.resolve(function)
+    parent = parent_process()
+    watched: list[Any] = [conn] if parent is None else [conn, parent.sentinel]
+    done = 0
+    while max_chunks is None or done < max_chunks:
+        if not conn.poll() and conn not in wait(watched):
+            logger.warning("runner is gone; worker exits")
+            break
+        try:
+            chunk = conn.recv()
+        except EOFError:
+            break
+        if chunk is None:
+            break
+        outcome = run_chunk(chunk, init.shared, log_failure)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        _send(conn, outcome)
+        done += 1
+    logger.info("worker stopped", chunks=done)
+
+
+def _send(conn: Connection, outcome: Outcome) -> None:
+    """Send ``outcome``; a value that cannot be pickled fails its own task only."""
+    try:
+        conn.send(outcome)
+        return
+    except (pickle.PicklingError, TypeError, AttributeError, ValueError) as exc:
+        first_error = exc
+    for index, value in enumerate(outcome.values):
+        try:
+            pickle.dumps(value)
+        except Exception as exc:
+            outcome.values[index] = None
+            outcome.errors.append(TaskError(
+                task=outcome.first + index, type="PicklingError",
+                message=f"the result cannot be sent back to the runner: {exc}"))
+    outcome.errors.sort(key=lambda error: error.task)
+    try:
+        conn.send(outcome)
+    except Exception:
+        failed = [TaskError(task=outcome.first + i, type="PicklingError",
+                            message=f"the results cannot be sent back: {first_error}")
+                  for i in range(len(outcome.values))]
+        conn.send(Outcome(outcome.first, [None] * len(outcome.values), failed,
+                          outcome.seconds, outcome.pid))
