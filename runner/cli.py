@@ -27,6 +27,7 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
 COMMANDS = ("run", "validate", "schema")
+_TAKES_VALUE = ("--only", "--log-dir", "--log-level", "--start-method")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,9 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and not args[0].startswith("-") and args[0] not in COMMANDS:
-        args.insert(0, "run")
+    args = _with_default_command(list(sys.argv[1:] if argv is None else argv))
     parser = _parser()
     options = parser.parse_args(args)
     if options.command is None:
@@ -88,6 +87,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:  # before a run's own handlers are in place
         return EXIT_SIGINT
+
+
+def _with_default_command(args: list[str]) -> list[str]:
+    """``mprun [OPTIONS] CONFIG...`` means ``mprun run [OPTIONS] CONFIG...``."""
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg in _TAKES_VALUE:
+            index += 2
+        elif arg.startswith("-"):
+            index += 1
+        else:
+            return args if arg in COMMANDS else ["run", *args]
+    return args
 
 
 def _schema() -> int:

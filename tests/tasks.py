@@ -1,0 +1,207 @@
+"""Task functions the tests' configs call (importable in every worker as tests.tasks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def add(a: Any, b: Any = 0, *rest: Any, **extra: Any) -> Any:
+    return a + b + sum(rest) + sum(extra.values())
+
+
+def echo(*args: Any, **kwargs: Any) -> Any:
+    """Return exactly what it was called with."""
+    return {"args": list(args), "kwargs": kwargs}
+
+
+def fail_on(x: int, bad: int = 3) -> int:
+    if x == bad:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+def always_fail() -> None:
+    raise RuntimeError("this task always fails")
+
+
+def pid(_: Any = None) -> int:
+    return os.getpid()
+
+
+def thread_name(_: Any = None) -> str:
+    return threading.current_thread().name
+
+
+def sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def shout(text: str) -> str:
+    """Print to stdout (and stderr) from the task, as user code does."""
+    print(f"task says {text}", flush=True)
+    print(f"task warns {text}", file=sys.stderr, flush=True)
+    return text
+
+
+def log_something(x: int) -> int:
+    import runner
+
+    runner.get_logger().info("hello from task", x=x)
+    return x
+
+
+def unpicklable_result(_: Any = None) -> Any:
+    return lambda: None
+
+
+def increment(counter: Any, lock: Any, times: int = 100) -> int:
+    for _ in range(times):
+        with lock:
+            counter.value += 1
+    return counter.value
+
+
+def put(q: Any, item: Any) -> None:
+    q.put(item)
+
+
+def set_event(event: Any) -> bool:
+    event.set()
+    return True
+
+
+def describe(obj: Any) -> str:
+    return type(obj).__name__
+
+
+def not_callable_target() -> None:  # placeholder so the module imports
+    return None
+
+
+NOT_CALLABLE = 42
+
+
+# -- for tests/test_executors.py ------------------------------------------------
+
+
+def identity(x: Any) -> Any:
+    return x
+
+
+def maybe_fail(x: Any, fail: bool = False, delay: float = 0.0) -> Any:
+    """Sleep ``delay``, then raise ValueError if ``fail``, else return ``x``."""
+    time.sleep(delay)
+    if fail:
+        raise ValueError(f"task {x} was told to fail")
+    return x
+
+
+def where(_: Any = None) -> list[Any]:
+    """The process and thread the task ran in: ``[pid, thread name]``."""
+    return [os.getpid(), threading.current_thread().name]
+
+
+def track_concurrency(_: Any, running: Any, peak: Any, lock: Any, delay: float = 0.2) -> int:
+    """Count tasks inside this function at once (shared Values under a Lock)."""
+    with lock:
+        running.value += 1
+        peak.value = max(peak.value, running.value)
+    time.sleep(delay)
+    with lock:
+        running.value -= 1
+    return os.getpid()
+
+
+def use_primitives(x: int, total: Any, slots: Any, lock: Any, rlock: Any, sem: Any,
+                   event: Any, q: Any, barrier: Any) -> int:
+    """Touch every kind of shared primitive once; return ``x``."""
+    barrier.wait(timeout=30)  # every party must be running at once
+    with lock:
+        total.value += x + 1
+    with rlock, rlock:  # re-entrant
+        slots[0] += 1
+    with sem:
+        slots[1] += 1
+    event.set()
+    q.put(x)
+    return x
+
+
+def wait_event(event: Any, timeout: float = 5.0) -> bool:
+    return bool(event.wait(timeout))
+
+
+def put_item(item: Any, q: Any) -> Any:
+    q.put(item)
+    return item
+
+
+def put_many(q: Any, tag: str, count: int, size: int) -> int:
+    """Put more bytes on a queue than its pipe holds, so the process cannot exit unread.
+
+    Items are ``"TAG-000123....."`` padded to ``size`` characters.
+    """
+    for index in range(count):
+        q.put(f"{tag}-{index:06d}".ljust(size, "."))
+    return count
+
+
+def type_names(*args: Any, **kwargs: Any) -> Any:
+    """Replace every leaf of the arguments by its type's name (refs become primitives)."""
+    def names(value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [names(item) for item in value]
+        if isinstance(value, dict):
+            return {key: names(item) for key, item in value.items()}
+        return type(value).__name__
+    return {"args": names(args), "kwargs": names(kwargs)}
+
+
+def roundtrip(value: Any, array: Any, new_value: Any, new_items: list[Any]) -> list[Any]:
+    """Read a shared Value and Array as the worker sees them, then overwrite both."""
+    seen = [value.value, list(array[:])]
+    value.value = new_value
+    array[:] = new_items
+    return seen
+
+
+def die_on(x: int, bad: int = 1, how: str = "exit") -> int:
+    """Kill this process (``os._exit(3)`` or SIGKILL) on item ``bad``."""
+    if x == bad:
+        sys.stdout.flush()
+        if how == "exit":
+            os._exit(3)
+        os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(10)  # pragma: no cover - the signal arrives first
+    return x
+
+
+def lambda_on(x: int, bad: int = 1) -> Any:
+    """A result that cannot be pickled (a lambda) for item ``bad``."""
+    return (lambda: x) if x == bad else x
+
+
+def raise_base(kind: str) -> str:
+    """Raise an exception that is not an ``Exception``."""
+    if kind == "exit":
+        sys.exit(5)
+    if kind == "interrupt":
+        raise KeyboardInterrupt("stop here")
+    if kind == "base":
+        raise BaseException("plain BaseException")
+    return kind
+
+
+def descending(values: list[Any]) -> list[Any]:
+    """A reducer named as "module:qualname"."""
+    return sorted(values, reverse=True)
