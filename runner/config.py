@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "JobDefaults",
     "RangeSource",
     "TaskSpec",
+    "job_problems",
     "problems",
 ]
 
@@ -58,23 +60,24 @@ FunctionRef = Annotated[
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_init(typecode: str, value: Any, where: str = "init") -> None:
+def _check_init(typecode: str, value: Any, where: str = "") -> None:
     """Raise ValueError unless ``value`` fits ``typecode`` (the seed's table)."""
     code = TYPECODES[typecode]
+    where = f"{where}: " if where else ""
     if code.kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{where}: {value!r} is not an int; typecode {typecode!r} holds "
+            raise ValueError(f"{where}{value!r} is not an int; typecode {typecode!r} holds "
                              f"{code.describe()}")
         assert code.low is not None and code.high is not None
         if not code.low <= value <= code.high:
-            raise ValueError(f"{where}: {value} is out of range for typecode {typecode!r} "
+            raise ValueError(f"{where}{value} is out of range for typecode {typecode!r} "
                              f"({code.describe()})")
     elif code.kind == "float":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{where}: {value!r} is not a number; typecode {typecode!r} holds "
+            raise ValueError(f"{where}{value!r} is not a number; typecode {typecode!r} holds "
                              f"{code.describe()}")
     elif not (isinstance(value, str) and len(value) == 1):
-        raise ValueError(f"{where}: {value!r} is not one character; typecode 'u' holds "
+        raise ValueError(f"{where}{value!r} is not one character; typecode 'u' holds "
                          f"{code.describe()}")
 
 
@@ -87,11 +90,14 @@ class ValueSpec(BaseModel):
     init: int | float | str | None = Field(default=None, description="default: zero")
     lock: bool = True
 
-    @model_validator(mode="after")
-    def _init_fits(self) -> ValueSpec:
-        if self.init is not None:
-            _check_init(self.typecode, self.init)
-        return self
+    @field_validator("init", mode="before")
+    @classmethod
+    def _init_fits(cls, value: Any, info: ValidationInfo) -> Any:
+        # Before pydantic's coercion, which would turn true into 1; reported at init.
+        typecode = info.data.get("typecode")
+        if value is not None and typecode is not None:
+            _check_init(typecode, value)
+        return value
 
 
 class ArraySpec(BaseModel):
@@ -104,16 +110,23 @@ class ArraySpec(BaseModel):
     size: Annotated[int, Field(ge=0)] | None = Field(default=None, description="zero-filled")
     lock: bool = True
 
-    @model_validator(mode="after")
-    def _init_fits(self) -> ArraySpec:
-        if (self.init is None) == (self.size is None):
-            raise ValueError("give exactly one of init (a flat list) or size")
-        for index, item in enumerate(self.init or ()):
+    @field_validator("init")
+    @classmethod
+    def _init_fits(cls, value: list[Any] | None, info: ValidationInfo) -> list[Any] | None:
+        typecode = info.data.get("typecode")
+        for index, item in enumerate(value or ()):
             if isinstance(item, list | dict):
                 raise ValueError(f"init[{index}] is a nested {type(item).__name__}: an array is "
                                  "one-dimensional (multiprocessing raises 'TypeError: an integer "
                                  "is required' for this); flatten it or use several arrays")
-            _check_init(self.typecode, item, where=f"init[{index}]")
+            if typecode is not None:
+                _check_init(typecode, item, where=f"init[{index}]")
+        return value
+
+    @model_validator(mode="after")
+    def _init_or_size(self) -> ArraySpec:
+        if (self.init is None) == (self.size is None):
+            raise ValueError("give exactly one of init (a flat list) or size")
         return self
 
 
@@ -159,7 +172,8 @@ SharedSpec = Annotated[
     ValueSpec | ArraySpec | LockSpec | SemaphoreSpec | EventSpec | QueueSpec | BarrierSpec,
     Field(discriminator="type"),
 ]
-_SHORTHAND = ("lock", "rlock", "semaphore", "event", "queue")
+# "name: lock" is {type: lock}; "name: barrier" too, so that its missing keys are named.
+_SHARED_TYPES = ("value", "array", "lock", "rlock", "semaphore", "event", "queue", "barrier")
 
 
 class RangeSource(BaseModel):
@@ -319,7 +333,7 @@ class Config(BaseModel):
     @classmethod
     def _expand_shorthand(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {key: _shorthand(item) if item in _SHORTHAND else item
+            return {key: _shorthand(item) if item in _SHARED_TYPES else item
                     for key, item in value.items()}
         return value
 
@@ -341,29 +355,36 @@ def _refs(value: Any, loc: Loc) -> Iterator[tuple[Loc, Ref]]:
 def problems(config: Config) -> list[tuple[Loc, str]]:
     """Checks across fields: call sources, refs, ``unpack``. Each with where it applies."""
     found: list[tuple[Loc, str]] = []
-    names = sorted(config.shared)
     for job_name, job in config.jobs.items():
-        here: Loc = ("jobs", job_name)
-        sources = job.call_sources()
-        if len(sources) > 1:
-            if "map" in sources and sources == ["args/kwargs/repeat", "map"]:
-                if job.repeat is not None:
-                    found.append(((*here, "repeat"), "repeat cannot be combined with map"))
-            else:
-                found.append((here, "give one call source, not " + " and ".join(sources)))
-        if job.unpack and job.map is None:
-            found.append(((*here, "unpack"), "unpack applies to map items only"))
-        if job.chunksize != "auto" and job.map is None:
-            found.append(((*here, "chunksize"), "chunksize applies to map jobs only"))
-        for loc, ref in _refs(
-            {"args": job.args, "kwargs": job.kwargs,
-             "tasks": [{"args": t.args, "kwargs": t.kwargs} for t in job.tasks or []],
-             "map": job.map if isinstance(job.map, list) else None},
-            here,
-        ):
-            if ref.name not in config.shared:
-                known = ", ".join(names) if names else "none are declared"
-                found.append((loc, f"!ref {ref.name}: no shared primitive of that name "
-                                   f"(shared: {known})"))
+        found += job_problems(job_name, job, config.shared)
+    return found
+
+
+def job_problems(job_name: str, job: Job, shared: Collection[str]) -> list[tuple[Loc, str]]:
+    """:func:`problems` for one job, given the names declared under ``shared``."""
+    found: list[tuple[Loc, str]] = []
+    names = sorted(shared)
+    here: Loc = ("jobs", job_name)
+    sources = job.call_sources()
+    if len(sources) > 1:
+        if "map" in sources and sources == ["args/kwargs/repeat", "map"]:
+            if job.repeat is not None:
+                found.append(((*here, "repeat"), "repeat cannot be combined with map"))
+        else:
+            found.append((here, "give one call source, not " + " and ".join(sources)))
+    if job.unpack and job.map is None:
+        found.append(((*here, "unpack"), "unpack applies to map items only"))
+    if job.chunksize != "auto" and job.map is None:
+        found.append(((*here, "chunksize"), "chunksize applies to map jobs only"))
+    for loc, ref in _refs(
+        {"args": job.args, "kwargs": job.kwargs,
+         "tasks": [{"args": t.args, "kwargs": t.kwargs} for t in job.tasks or []],
+         "map": job.map if isinstance(job.map, list) else None},
+        here,
+    ):
+        if ref.name not in shared:
+            known = ", ".join(names) if names else "none are declared"
+            found.append((loc, f"!ref {ref.name}: no shared primitive of that name "
+                               f"(shared: {known})"))
     return found
 

@@ -24,9 +24,11 @@ from runner.config import (
     JobDefaults,
     LockSpec,
     QueueSpec,
+    RangeSource,
     SemaphoreSpec,
     TaskSpec,
     ValueSpec,
+    job_problems,
     problems,
 )
 from runner.errors import ConfigError, ConfigIssue, JobImportError
@@ -56,26 +58,35 @@ def load_config(path: str | os.PathLike[str], *, check_functions: bool = True) -
     issues = [ConfigIssue(name, p.line, p.column, _dotted(p.path), p.message)
               for p in doc.problems]
     if not isinstance(doc.data, dict):
-        if doc.data is not None or not issues:
+        if doc.data is None and not issues:  # "---" or "~" alone
+            issues.append(ConfigIssue(name, 1, 1, "", "the document is empty; a config is a "
+                                      "mapping with a 'jobs' key"))
+        elif doc.data is not None:
             issues.append(ConfigIssue(name, 1, 1, "", "a config is a mapping with a 'jobs' key; "
                                       f"got {_show(doc.data)}"))
         raise ConfigError(issues)
     origin = _merge_defaults(doc)
     locate = _Locator(name, doc, origin)
+    # Values the YAML pass already refused are not reported twice.
+    refused = [p.path for p in doc.problems if p.value_refused]
+
+    def fresh(found: list[tuple[Loc, ConfigIssue]]) -> list[ConfigIssue]:
+        return [issue for loc, issue in found
+                if not any(loc[: len(path)] == path for path in refused)]
+
     try:
         config = Config.model_validate(doc.data)
     except ValidationError as exc:
-        # Values the YAML pass already rejected are not reported twice.
-        bad = {p.path for p in doc.problems}
-        issues += [issue for loc, issue in locate.validation(exc)
-                   if not any(loc[: len(b)] == b for b in bad)]
+        # Every error at once: the checks across fields still run on each job that is
+        # valid on its own.
+        issues += fresh(locate.validation(exc))
+        issues += fresh([(loc, locate.at(loc, message))
+                         for loc, message in _partial_problems(doc.data, source)])
         raise ConfigError(_unique(issues)) from None
-    if issues:
-        raise ConfigError(issues)
     config._source = str(source)
     config._locate = locate.at
-    issues = [locate.at(loc, message) for loc, message in problems(config)]
-    issues += [locate.at(loc, message) for loc, message in _file_problems(config, source)]
+    found = problems(config) + _file_problems(config, source)
+    issues += fresh([(loc, locate.at(loc, message)) for loc, message in found])
     if issues:
         raise ConfigError(_unique(issues))
     if check_functions:
@@ -163,12 +174,36 @@ def _merge_defaults(doc: Document) -> dict[Loc, Loc]:
 def _file_problems(config: Config, source: Path) -> list[tuple[Loc, str]]:
     found: list[tuple[Loc, str]] = []
     for job_name, job in config.jobs.items():
-        if isinstance(job.map, FileSource):
-            target = source.parent / job.map.file
-            if not target.is_file():
-                found.append((("jobs", job_name, "map", "file"),
-                              f"no such file {str(target)!r} (a map file is relative to the "
-                              "config's folder)"))
+        found += _job_file_problems(job_name, job, source)
+    return found
+
+
+def _job_file_problems(job_name: str, job: Job, source: Path) -> list[tuple[Loc, str]]:
+    if isinstance(job.map, FileSource):
+        target = source.parent / job.map.file
+        if not target.is_file():
+            return [(("jobs", job_name, "map", "file"),
+                     f"no such file {str(target)!r} (a map file is relative to the "
+                     "config's folder)")]
+    return []
+
+
+def _partial_problems(data: dict[Any, Any], source: Path) -> list[tuple[Loc, str]]:
+    """The checks across fields for each job that validates on its own (the config does not)."""
+    jobs, shared = data.get("jobs"), data.get("shared")
+    if not isinstance(jobs, dict):
+        return []
+    names = {name for name in shared if isinstance(name, str)} if isinstance(shared, dict) \
+        else set()
+    found: list[tuple[Loc, str]] = []
+    for job_name, raw in jobs.items():
+        if not isinstance(job_name, str):
+            continue
+        try:
+            job = Job.model_validate(raw)
+        except ValidationError:
+            continue  # its errors are reported already
+        found += job_problems(job_name, job, names) + _job_file_problems(job_name, job, source)
     return found
 
 
@@ -218,10 +253,15 @@ class _Locator:
             grouped.setdefault(self._path(error["loc"], keyed), []).append(dict(error))
         issues = []
         for loc, errors in grouped.items():
+            missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing"]
             if any(e["type"] == "extra_forbidden" for e in errors):
                 issue = self.at(loc, self._unknown_key(loc), key=True)
-            elif any(e["type"] == "missing" for e in errors):
+            elif loc and missing == [loc[-1]]:  # the path names the key already
                 issue = self.at(loc, "required key is missing")
+            elif missing:
+                names = ", ".join(repr(key) for key in dict.fromkeys(missing))
+                issue = self.at(loc, f"required key {names} is missing" if len(missing) == 1
+                                else f"required keys {names} are missing")
             else:
                 issue = self.at(loc, "; or ".join(dict.fromkeys(_message(e) for e in errors)))
             issues.append((loc, issue))
@@ -252,22 +292,34 @@ class _Locator:
         return f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})"
 
     def _model_at(self, loc: Loc) -> type[BaseModel]:
-        if not loc:
-            return Config
-        head = loc[0]
-        if head == "defaults":
+        """The model that validates the mapping at ``loc``."""
+        if loc == ("defaults",):
             return JobDefaults
-        if head == "jobs" and len(loc) == 2:
+        # Below ``defaults`` a value has the shape it has in a job.
+        shape = ("jobs", "", *loc[1:]) if loc[:1] == ("defaults",) else loc
+        if not shape:
+            return Config
+        head = shape[0]
+        if head == "jobs" and len(shape) == 2:
             return Job
-        if head == "jobs" and len(loc) == 4 and loc[2] == "tasks":
+        if head == "jobs" and len(shape) == 4 and shape[2] == "tasks":
             return TaskSpec
-        if head == "jobs" and len(loc) == 3 and loc[2] == "map":
-            return FileSource
-        if head == "shared" and len(loc) == 2:
-            spec = self.doc.data.get("shared", {}).get(loc[1])
+        if head == "jobs" and len(shape) == 3 and shape[2] == "map":
+            node = self._node(loc)
+            return RangeSource if isinstance(node, dict) and "range" in node else FileSource
+        if head == "shared" and len(shape) == 2:
+            spec = self._node(loc)
             kind = spec.get("type") if isinstance(spec, dict) else spec
             return _SHARED_MODELS.get(str(kind), ValueSpec)
         return Config
+
+    def _node(self, loc: Loc) -> Any:
+        node: Any = self.doc.data
+        for part in loc:
+            if not _has(node, part):
+                return None
+            node = node[part]
+        return node
 
 
 def _has(node: Any, part: str | int) -> bool:
@@ -295,4 +347,6 @@ def _message(error: dict[str, Any]) -> str:
         return "a 'type' key is required"
     if kind == "value_error":
         return message.removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch":  # only "module:qualname" has a pattern
+        return f'{shown} is not a "module:qualname" reference (e.g. jobs.tutorial:square)'
     return f"got {shown}: {message[:1].lower()}{message[1:]}"

@@ -5,7 +5,10 @@ into values here, so only the standard scalar tags and ``!ref`` are ever
 constructed; ``!!python/...`` and any other tag are reported, never run.
 Also done here, because PyYAML does not: duplicate keys are errors, and a
 document that expands (through aliases) to more than ``MAX_VALUES`` values is
-refused, which stops "billion laughs" alias bombs.
+refused before anything is built, which stops "billion laughs" alias bombs at
+once. Recursive aliases, nesting deeper than ``MAX_DEPTH`` and scalars that
+PyYAML cannot construct (``!!int abc``, ``2020-13-45``) are reported too:
+``parse`` never raises.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from runner.shared import Ref
 
-__all__ = ["MAX_VALUES", "Document", "Located", "parse"]
+__all__ = ["MAX_DEPTH", "MAX_VALUES", "Document", "Located", "parse"]
 
 # A real config has hundreds of values; a million leaves room for long inline
 # map lists while an alias bomb (10^9 values from a few lines) stops at once.
 MAX_VALUES = 1_000_000
+# Deeper nesting than this is no config; it would otherwise exhaust the stack.
+MAX_DEPTH = 100
 
 Path = tuple[str | int, ...]
 
@@ -45,6 +50,9 @@ class Located:
     column: int
     path: Path
     message: str
+    # True when the value at ``path`` was refused (later checks skip it); False for a
+    # problem with a key of the mapping at ``path``, whose values are still checked.
+    value_refused: bool = True
 
 
 @dataclass
@@ -61,39 +69,123 @@ class _TooLarge(Exception):
     pass
 
 
+class _TooDeep(Exception):
+    pass
+
+
+# What PyYAML's scalar constructors raise for a value that does not fit its tag: its own
+# errors, and whatever int(), float(), datetime() or a lookup raise ("!!int ", "!!bool x",
+# "2020-13-45", "0x_"). They run on one scalar and build nothing else.
+_CONSTRUCT_ERRORS = (Exception,)
+_TOO_LARGE = (f"the document expands to more than {MAX_VALUES:,} values; "
+              "aliases that multiply (an alias bomb) are refused")
+_TOO_DEEP = f"the document is nested more than {MAX_DEPTH} levels deep"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that stops composing below ``MAX_DEPTH`` levels.
+
+    PyYAML's composer recurses once per level, and its scanner slows down
+    quadratically with open flow collections, so ``[[[[...`` is cut short here
+    rather than left to end in a RecursionError seconds later.
+    """
+
+    depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH + 1:
+                raise _TooDeep
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [value for _, value in node.value]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _expanded_size(root: Node) -> int:
+    """How many values ``root`` stands for once aliases are expanded (capped).
+
+    Aliased nodes are one object in PyYAML's node graph, so this visits each
+    node once: an alias bomb is measured without being expanded.
+    """
+    sizes: dict[int, int] = {}
+    entered: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            total = 1 + sum(sizes.get(id(child), 0) for child in _children(node))
+            sizes[key] = min(total, MAX_VALUES + 1)
+            entered.discard(key)
+            continue
+        if key in sizes or key in entered:  # done already, or a recursive alias
+            continue
+        entered.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node))
+    return sizes[id(root)]
+
+
 class _Builder:
-    def __init__(self, loader: yaml.SafeLoader, environ: dict[str, str]) -> None:
+    def __init__(self, loader: _Loader, environ: dict[str, str]) -> None:
         self.loader = loader
         self.environ = environ
         self.doc = Document(data=None)
         self.count = 0
+        self.open: set[int] = set()  # the collections being built: a recursive alias is in here
 
-    def problem(self, node: Node, path: Path, message: str) -> None:
+    def problem(self, node: Node, path: Path, message: str, *, value_refused: bool = True) -> None:
         mark = node.start_mark
-        self.doc.problems.append(Located(mark.line + 1, mark.column + 1, path, message))
+        self.doc.problems.append(Located(mark.line + 1, mark.column + 1, path, message,
+                                         value_refused))
+
+    def bad_tag(self, node: Node) -> str | None:
+        """Why ``node``'s tag is refused, or None for the standard tags."""
+        if node.tag.startswith("tag:yaml.org,2002:python/"):
+            tag = "!!" + node.tag.removeprefix("tag:yaml.org,2002:")
+            return (f"the tag {tag} is not allowed: mprun reads YAML safely and never builds "
+                    "Python objects from it")
+        if node.tag not in _STANDARD_TAGS and node.tag != "tag:yaml.org,2002:merge":
+            return f"unknown tag {node.tag} (mprun knows !ref NAME)"
+        return None
 
     def build(self, node: Node, path: Path) -> Any:
         self.count += 1
         if self.count > MAX_VALUES:
             raise _TooLarge
+        if len(path) > MAX_DEPTH:
+            raise _TooDeep
         mark = node.start_mark
         self.doc.values[path] = (mark.line + 1, mark.column + 1)
         if node.tag == "!ref":
             return self.ref(node, path)
-        if node.tag.startswith("tag:yaml.org,2002:python/"):
-            tag = "!!" + node.tag.removeprefix("tag:yaml.org,2002:")
-            self.problem(node, path, f"the tag {tag} is not allowed: mprun reads YAML safely and "
-                                     "never builds Python objects from it")
+        refused = self.bad_tag(node)
+        if refused:
+            self.problem(node, path, refused)
             return None
-        if node.tag not in _STANDARD_TAGS and node.tag != "tag:yaml.org,2002:merge":
-            self.problem(node, path, f"unknown tag {node.tag} (mprun knows !ref NAME)")
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, path)
+        if id(node) in self.open:
+            self.problem(node, path, "a recursive alias (an anchor used inside itself) is not "
+                                     "allowed: a config is a tree")
             return None
-        if isinstance(node, MappingNode):
-            return self.mapping(node, path)
-        if isinstance(node, SequenceNode):
+        self.open.add(id(node))
+        try:
+            if isinstance(node, MappingNode):
+                return self.mapping(node, path)
+            assert isinstance(node, SequenceNode)
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
-        assert isinstance(node, ScalarNode)
-        return self.scalar(node, path)
+        finally:
+            self.open.discard(id(node))
 
     def ref(self, node: Node, path: Path) -> Any:
         if not isinstance(node, ScalarNode) or not str(node.value).strip():
@@ -101,12 +193,30 @@ class _Builder:
             return None
         return Ref(str(node.value).strip())
 
+    def key(self, node: Node, path: Path) -> tuple[bool, Any]:
+        """``(True, key)`` for a usable mapping key; else report it and return ``(False, None)``."""
+        message = None
+        if node.tag == "!ref":
+            message = "!ref NAME stands for a value; it cannot be a mapping key"
+        elif self.bad_tag(node):
+            message = self.bad_tag(node)
+        elif not isinstance(node, ScalarNode):
+            message = "a mapping key must be a plain value, not a list or mapping"
+        if message:
+            self.problem(node, path, message, value_refused=False)
+            return False, None
+        assert isinstance(node, ScalarNode)
+        return self.construct(node, path, value_refused=False)
+
     def mapping(self, node: MappingNode, path: Path) -> dict[Any, Any]:
         seen: dict[Any, Node] = {}
+        keys: dict[int, tuple[bool, Any]] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
-            key = self.loader.construct_object(key_node, deep=True)
+            ok, key = keys[id(key_node)] = self.key(key_node, path)
+            if not ok:
+                continue
             if key in seen:
                 first = seen[key].start_mark.line + 1
                 self.problem(key_node, (*path, key),
@@ -119,11 +229,9 @@ class _Builder:
             return {}
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node, deep=True)
-            try:
-                hash(key)
-            except TypeError:
-                self.problem(key_node, path, "a mapping key must be a plain value")
+            # Keys merged in from elsewhere are read here; the node's own were read above.
+            ok, key = keys.get(id(key_node)) or self.key(key_node, path)
+            if not ok:
                 continue
             mark = key_node.start_mark
             self.doc.keys[(*path, key)] = (mark.line + 1, mark.column + 1)
@@ -136,14 +244,29 @@ class _Builder:
             if node.style is None and _WHOLE_RE.fullmatch(node.value.strip()):
                 # "workers: ${W:-2}" is an int: read the result as YAML would a plain scalar.
                 tag = self.loader.resolve(ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
-                return self.loader.construct_object(
-                    ScalarNode(tag, text), deep=True)
+                _, value = self.construct(
+                    ScalarNode(tag, text, node.start_mark, node.end_mark), path)
+                return value
             return text
+        _, value = self.construct(node, path)
+        return value
+
+    def construct(self, node: ScalarNode, path: Path, *,
+                  value_refused: bool = True) -> tuple[bool, Any]:
+        """PyYAML's value for a scalar; ``!!int abc`` or ``2020-13-45`` is reported, not raised."""
         try:
-            return self.loader.construct_object(node, deep=True)
-        except yaml.MarkedYAMLError as exc:
-            self.problem(node, path, str(exc.problem))
-            return None
+            return True, self.loader.construct_object(node, deep=True)
+        except _CONSTRUCT_ERRORS as exc:
+            self.loader.recursive_objects.pop(node, None)  # PyYAML leaves it marked on failure
+            reason: Any = "not a valid value of that type"
+            if isinstance(exc, yaml.MarkedYAMLError):
+                reason = exc.problem
+            elif isinstance(exc, ValueError | OverflowError):
+                reason = exc
+            kind = "!!" + node.tag.removeprefix("tag:yaml.org,2002:")
+            self.problem(node, path, f"cannot read {_short(node.value)} as {kind}: {reason}",
+                         value_refused=value_refused)
+            return False, None
 
     def interpolate(self, node: ScalarNode, path: Path) -> str:
         def substitute(match: re.Match[str]) -> str:
@@ -166,15 +289,29 @@ class _Builder:
         return _ENV_RE.sub(substitute, node.value)
 
 
+def _short(text: str) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
 def parse(text: str, *, environ: dict[str, str] | None = None) -> Document:
     """Read one YAML document. Syntax errors and unsafe input become ``problems``."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:  # a control character, checked up front
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return Document(data=None, problems=[Located(line, column, (), (
+            f"invalid YAML: the character U+{exc.character:04X} is not allowed in YAML text "
+            f"({exc.reason})"))])
     builder = _Builder(loader, dict(os.environ) if environ is None else environ)
     try:
         node = loader.get_single_node()
         if node is None:
             builder.doc.problems.append(Located(1, 1, (), "the file is empty"))
             return builder.doc
+        if _expanded_size(node) > MAX_VALUES:
+            raise _TooLarge
         builder.doc.data = builder.build(node, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -184,9 +321,11 @@ def parse(text: str, *, environ: dict[str, str] | None = None) -> Document:
     except yaml.YAMLError as exc:
         builder.doc.problems.append(Located(1, 1, (), f"invalid YAML: {exc}"))
     except _TooLarge:
-        builder.doc.problems.append(Located(1, 1, (), (
-            f"the document expands to more than {MAX_VALUES:,} values; "
-            "aliases that multiply (an alias bomb) are refused")))
+        builder.doc.data = None
+        builder.doc.problems.append(Located(1, 1, (), _TOO_LARGE))
+    except (_TooDeep, RecursionError):  # PyYAML's composer recurses too
+        builder.doc.data = None
+        builder.doc.problems.append(Located(1, 1, (), _TOO_DEEP))
     finally:
         loader.dispose()
     return builder.doc
