@@ -317,6 +317,11 @@ def parse(text: str, *, environ: dict[str, str] | None = None) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(part for part in (exc.context, exc.problem) if part)
+        lines = text.splitlines()
+        if mark and mark.line < len(lines) and "${" in lines[mark.line] \
+                and "flow" in message:
+            message += ("; inside [...] or {...} YAML reads the { of ${...} as a mapping: "
+                        "use a block list (- ${VAR}) or quote it (a quoted value stays a string)")
         builder.doc.problems.append(Located(line, column, (), f"invalid YAML: {message}"))
     except yaml.YAMLError as exc:
         builder.doc.problems.append(Located(1, 1, (), f"invalid YAML: {exc}"))

@@ -1919,3 +1919,13 @@ def test_undefined_alias_is_an_error(write_config: WriteConfig) -> None:
             args: *nowhere
         """)
     check(only_issue(path), line=4, path="", words=("invalid YAML", "undefined alias 'nowhere'"))
+
+
+def test_env_reference_in_flow_list_gets_a_hint(write_config):
+    """`args: [${X:-2}]` is a YAML error; the message says how to write it instead."""
+    path = write_config("jobs:\n  a:\n    function: tests.tasks:square\n    args: [${X:-2}]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    (issue,) = info.value.issues
+    assert issue.line == 4
+    assert "use a block list (- ${VAR})" in issue.message
