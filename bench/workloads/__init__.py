@@ -1,0 +1,25 @@
+"""The workloads ``python -m bench`` runs, in order; each module's docstring says what it measures.
+
+Each is a ``run(ctx) -> Section`` function: it measures its variants, checks
+every answer (raising ``BenchError`` on a wrong one) and returns its rows and
+targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bench.report import Section
+from bench.workloads import cpu, io, shared_data, startup, tiny, worker_memory
+from bench.workloads.common import Context
+
+WORKLOADS: dict[str, Callable[[Context], Section]] = {
+    tiny.NAME: tiny.run,
+    cpu.NAME: cpu.run,
+    startup.NAME: startup.run,
+    io.NAME: io.run,
+    shared_data.NAME: shared_data.run,
+    worker_memory.NAME: worker_memory.run,
+}
+
+__all__ = ["WORKLOADS"]
