@@ -143,8 +143,6 @@ def _validate(paths: Sequence[str]) -> int:
 
 
 def _run(options: argparse.Namespace) -> int:
-    import json
-
     from runner.report import render
     from runner.session import run
 
@@ -162,8 +160,12 @@ def _run(options: argparse.Namespace) -> int:
             if report.status == "interrupted":
                 break
     if options.json:
+        from runner.jsonable import dumps_document
+
         docs = [report.as_dict() for report in reports]
-        print(json.dumps(docs[0] if len(options.configs) == 1 else docs, indent=2))
+        sys.stdout.flush()
+        sys.stdout.buffer.write(dumps_document(docs[0] if len(options.configs) == 1 else docs))
+        sys.stdout.flush()
     return max(report.exit_code for report in reports)
 
 

@@ -1,4 +1,9 @@
-"""JSON for results: what JSON cannot hold appears as its ``repr``."""
+"""JSON for results: what JSON cannot hold appears as its ``repr``.
+
+orjson does the common case in C. It refuses ints beyond 64 bits (the seed's
+cube sums reach 10^23); those documents take the exact, slower path through
+the standard library. NaN and infinities are written as null on both paths.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import json
 import math
 from typing import Any
 
-__all__ = ["dumps_line", "to_jsonable"]
+__all__ = ["dumps_document", "dumps_line", "to_jsonable"]
 
 _PLAIN = (str, int, bool, type(None))
 
@@ -16,7 +21,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, _PLAIN):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
+        return value if math.isfinite(value) else None
     if isinstance(value, list | tuple):
         return [to_jsonable(item) for item in value]
     if isinstance(value, dict) and all(isinstance(key, str) for key in value):
@@ -25,15 +30,21 @@ def to_jsonable(value: Any) -> Any:
 
 
 def dumps_line(obj: Any) -> bytes:
-    """One JSON line (with its newline), fast for plain data.
-
-    orjson handles the common case in C; it refuses ints beyond 64 bits (the
-    seed's cube sums reach 10^23), which then take the exact slow path. orjson
-    writes NaN and infinities as null.
-    """
+    """One compact JSON line, with its newline."""
     import orjson
 
     try:
         return orjson.dumps(obj, default=repr, option=orjson.OPT_NON_STR_KEYS) + b"\n"
     except TypeError:
         return json.dumps(to_jsonable(obj), separators=(",", ":")).encode() + b"\n"
+
+
+def dumps_document(obj: Any) -> bytes:
+    """An indented JSON document (the ``--json`` report, ``summary.json``), with its newline."""
+    import orjson
+
+    try:
+        return orjson.dumps(
+            obj, default=repr, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
+    except TypeError:
+        return json.dumps(to_jsonable(obj), indent=2).encode() + b"\n"

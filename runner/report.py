@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.jsonable import to_jsonable
 from runner.work import TaskError
 
 __all__ = ["CompareEntry", "JobReport", "RunReport", "render"]
@@ -48,7 +47,7 @@ class JobReport:
             "name": self.name, "mode": self.mode, "workers": self.workers,
             "status": self.status, "tasks": self.tasks, "ok": self.ok, "failed": self.failed,
             "seconds": round(self.seconds, 4),
-            "results": to_jsonable(self.results), "reduced": to_jsonable(self.reduced),
+            "results": self.results, "reduced": self.reduced,
             "errors": [error.as_dict() for error in self.errors],
             "compare": None if self.compare is None else [c.as_dict() for c in self.compare],
         }
@@ -67,13 +66,17 @@ class RunReport:
     not_run: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        """The ``--json`` document (DESIGN.md, "Command line"); also ``summary.json``."""
+        """The ``--json`` document (DESIGN.md, "Command line"); also ``summary.json``.
+
+        Values are as the tasks returned them; ``runner.jsonable.dumps_document``
+        writes what JSON cannot hold as its ``repr``.
+        """
         doc = {
             "run_id": self.run_id, "config": self.config, "status": self.status,
             "exit_code": self.exit_code, "seconds": round(self.seconds, 4),
             "log_dir": self.log_dir,
             "jobs": [job.as_dict() for job in self.jobs],
-            "shared": to_jsonable(self.shared),
+            "shared": self.shared,
         }
         if self.not_run:
             doc["not_run"] = list(self.not_run)

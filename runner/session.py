@@ -7,7 +7,6 @@ so an invalid config leaves nothing behind and exits 2.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
@@ -21,6 +20,7 @@ from runner import imports, log, signals
 from runner.config import Config, problems
 from runner.errors import ConfigError, Interrupted, UsageError
 from runner.journal import Journal
+from runner.jsonable import dumps_document
 from runner.loader import load_config, locate_issue, raise_import_problems, search_paths
 from runner.plan import Plan, plan_job
 from runner.report import JobReport, RunReport
@@ -104,7 +104,7 @@ def run(
                      shared=final_shared, scheduler=scheduler, selected=list(selected),
                      seconds=time.perf_counter() - started)
     if run_dir:
-        (run_dir / "summary.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+        (run_dir / "summary.json").write_bytes(dumps_document(report.as_dict()))
     logger.info("run finished", status=report.status, exit_code=report.exit_code,
                 seconds=round(report.seconds, 4))
     return report
