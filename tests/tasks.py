@@ -176,12 +176,12 @@ def roundtrip(value: Any, array: Any, new_value: Any, new_items: list[Any]) -> l
 
 
 def die_on(x: int, bad: int = 1, how: str = "exit") -> int:
-    """Kill this process (``os._exit(3)`` or SIGKILL) on item ``bad``."""
+    """End this process on item ``bad``: ``os._exit(3)`` ("exit"), SIGTERM ("term") or SIGKILL."""
     if x == bad:
         sys.stdout.flush()
         if how == "exit":
             os._exit(3)
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGTERM if how == "term" else signal.SIGKILL)
         time.sleep(10)  # pragma: no cover - the signal arrives first
     return x
 
@@ -205,3 +205,38 @@ def raise_base(kind: str) -> str:
 def descending(values: list[Any]) -> list[Any]:
     """A reducer named as "module:qualname"."""
     return sorted(values, reverse=True)
+
+
+def put_big(letter: str, q: Any) -> None:
+    """Put an item far larger than a pipe's buffer on a shared queue."""
+    q.put(letter * 1_000_000)
+
+
+def kill_idle_sibling(x: int, victim: Any, killed: Any) -> int:
+    """Item 0 records its worker's pid and returns; item 2 kills that worker once it
+    is idle (once per run), then exits its own worker; other items return themselves.
+
+    With chunks [0, 1] and [2, 3] on two workers, the runner must then rerun [2, 3]
+    with the first worker already dead, though it never held a task when it died.
+    """
+    if x == 0:
+        victim.value = os.getpid()
+    elif x == 2:
+        deadline = time.monotonic() + 10
+        while victim.value == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with killed.get_lock():
+            first = killed.value == 0
+            killed.value = 1
+        if first:
+            time.sleep(0.3)  # item 0's worker finishes its chunk and waits, idle
+            os.kill(victim.value, signal.SIGKILL)
+            time.sleep(0.3)
+        os._exit(3)
+    return x
+
+
+def sigterm_handler(_: Any = None) -> str:
+    """What SIGTERM does in the process running this task."""
+    handler = signal.getsignal(signal.SIGTERM)
+    return handler.name if isinstance(handler, signal.Handlers) else repr(handler)

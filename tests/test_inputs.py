@@ -1,0 +1,102 @@
+"""What jobs get as input, end to end: map files, the config's folder, big queue items."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import runner
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def run(path: Path, tmp_path: Path, **options):
+    return runner.run(path, log_dir=tmp_path / "logs", **options)
+
+
+def test_map_file_jsonl_csv_and_text(write_config, tmp_path):
+    """A map file is relative to the config: .jsonl values, .csv row mappings, text lines."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "items.jsonl").write_text('{"a": 1}\n\n[1, 2]\n"three"\n4\n')
+    (data / "rows.csv").write_text("name,size\nx,1\ny,22\n")
+    (data / "lines.txt").write_text("first line\n  second  \n")
+    path = write_config("""\
+        jobs:
+          jsonl: {function: "tests.tasks:echo", mode: serial, map: {file: data/items.jsonl}}
+          csv: {function: "tests.tasks:echo", mode: pool, workers: 2,
+                map: {file: data/rows.csv}, unpack: true}
+          text: {function: "builtins:len", mode: thread, map: {file: data/lines.txt}}
+    """)
+    report = run(path, tmp_path)
+    assert report.exit_code == 0, report.jobs
+    jsonl, csv, text = (job.results for job in report.jobs)
+    assert [r["args"][0] for r in jsonl] == [{"a": 1}, [1, 2], "three", 4]
+    assert csv == [{"args": [], "kwargs": {"name": "x", "size": "1"}},
+                   {"args": [], "kwargs": {"name": "y", "size": "22"}}]
+    assert text == [len("first line"), len("  second  ")]
+
+
+def test_bad_map_file_line_is_a_config_error_and_nothing_runs(write_config, tmp_path, run_cli):
+    (tmp_path / "items.jsonl").write_text('1\n{"broken": \n3\n')
+    path = write_config("""\
+        jobs:
+          first: {function: "tests.tasks:square", mode: serial, args: [2]}
+          items: {function: "tests.tasks:echo", map: {file: items.jsonl}}
+    """)
+    result = run_cli(str(path))
+    assert result.code == 2, result
+    assert f"{tmp_path / 'items.jsonl'}:2" in result.stderr
+    assert "jobs.items.map.file: not a JSON value" in result.stderr
+    assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_functions_in_the_config_folder_import_in_every_worker(write_config, tmp_path, method):
+    """The config's folder is importable in the runner and in workers of every start method."""
+    (tmp_path / "localjobs.py").write_text(
+        "import os\n\ndef triple(x):\n    return (3 * x, os.getpid())\n")
+    path = write_config("""\
+        jobs:
+          local: {function: "localjobs:triple", mode: pool, workers: 2, map: [1, 2, 3]}
+    """)
+    report = run(path, tmp_path, start_method=method)
+    assert report.exit_code == 0, report.jobs[0].errors
+    assert [value for value, _ in report.jobs[0].results] == [3, 6, 9]
+
+
+@pytest.mark.parametrize("mode", ["process", "pool"])
+def test_big_queue_items_do_not_deadlock_the_join(write_config, tmp_path, mode):
+    """Items larger than a pipe's buffer, left in a queue, do not hang the workers' exit."""
+    path = write_config(f"""\
+        shared:
+          q: queue
+        jobs:
+          put:
+            function: tests.tasks:put_big
+            mode: {mode}
+            workers: 2
+            map: [a, b, c]
+            args: [!ref q]
+    """)
+    report = run(path, tmp_path, start_method="fork")
+    assert report.exit_code == 0, report.jobs[0].errors
+    items = report.shared["q"]
+    assert sorted(item[0] for item in items) == ["a", "b", "c"]
+    assert all(len(item) == 1_000_000 for item in items)
+
+
+def test_journal_for_a_big_map_is_a_few_lines(write_config, tmp_path):
+    """100,000 map items under chunksize auto are journaled per chunk, not per item."""
+    path = write_config("""\
+        jobs:
+          many: {function: "tests.tasks:square", mode: pool, workers: 2, map: {range: 100000}}
+    """)
+    report = run(path, tmp_path, start_method="fork")
+    assert report.jobs[0].results == [x * x for x in range(100_000)]
+    lines = (Path(report.log_dir) / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 8  # ceil(100000 / (4 * 2)) items per chunk
+    values = [v for line in lines for v in json.loads(line)["values"]]
+    assert sorted(values) == [x * x for x in range(100_000)]
