@@ -109,12 +109,12 @@ class Scheduler:
         workers = 1 if mode == "serial" else job.worker_count()
         if mode in ("process", "pool") and self._before_processes is not None:
             self._before_processes()
-        if job.chunksize != "auto":
+        if plan.call.kind != "map" or not executor_cls.chunks_map_items:
+            chunksize = 1  # process mode is one process per task, whatever chunksize says
+        elif job.chunksize != "auto":
             chunksize = job.chunksize
-        elif plan.call.kind == "map" and executor_cls.chunks_map_items:
-            chunksize = auto_chunksize(len(plan), workers)
         else:
-            chunksize = 1
+            chunksize = auto_chunksize(len(plan), workers)
         results: list[Any] = [None] * len(plan)
         errors: list[TaskError] = []
         completed = 0

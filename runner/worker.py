@@ -17,6 +17,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from dataclasses import dataclass, field
 from multiprocessing import parent_process
 from multiprocessing.connection import Connection, wait
@@ -26,6 +27,9 @@ from runner import imports, log
 from runner.work import Call, Outcome, TaskError, run_chunk
 
 __all__ = ["WorkerInit", "log_failure", "main"]
+
+# Exit code of a worker whose runner died while it ran a task (no one reads it).
+EXIT_ORPHANED = 1
 
 
 @dataclass
@@ -46,10 +50,19 @@ def log_failure(call: Call, task: int, exc: BaseException) -> None:
         "task failed", error_type=type(exc).__qualname__, exc_info=exc)
 
 
-def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None) -> None:
-    """Run chunks from ``conn`` until told to stop, the runner dies, or ``max_chunks``."""
+def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
+         started: Any = None) -> None:
+    """Run chunks from ``conn`` until told to stop, the runner dies, or ``max_chunks``.
+
+    ``started`` (a shared ``RawValue``) is set to 1 once start-up is over, so that
+    the runner can tell a worker that could not start from one that a task killed.
+    """
     # Ctrl-C reaches the whole process group; the runner decides what workers do.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A forked worker inherits the runner's SIGTERM handler, which raises Interrupted
+    # inside task code; SIGTERM (from the runner's cancel, or the whole group's)
+    # must end a worker quietly, as it does under spawn and forkserver.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if init.stdout_to_stderr:
         sys.stdout.flush()
         os.dup2(2, 1)
@@ -64,6 +77,11 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None) -> N
             imports.resolve(function)
     parent = parent_process()
     watched: list[Any] = [conn] if parent is None else [conn, parent.sentinel]
+    if parent is not None:
+        threading.Thread(target=_exit_with_runner, args=(parent.sentinel,), daemon=True,
+                         name="mprun-watch-runner").start()
+    if started is not None:
+        started.value = 1
     done = 0
     while max_chunks is None or done < max_chunks:
         if not conn.poll() and conn not in wait(watched):
@@ -81,6 +99,16 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None) -> N
         _send(conn, outcome)
         done += 1
     logger.info("worker stopped", chunks=done)
+
+
+def _exit_with_runner(sentinel: Any) -> None:
+    """Exit as soon as the runner dies, even in the middle of a task: a task that
+    sleeps or loops would otherwise keep an orphan alive (the main loop only looks
+    between chunks). Nobody is left to take its results."""
+    wait([sentinel])
+    with contextlib.suppress(Exception):
+        log.logger().warning("runner is gone; worker exits")
+    os._exit(EXIT_ORPHANED)
 
 
 def _send(conn: Connection, outcome: Outcome) -> None:

@@ -41,7 +41,7 @@ def run_cli(tmp_path: Path) -> Callable[..., CLIResult]:
         argv = [sys.executable, "-m", "runner", *args]
         if log_dir and args and args[0] not in ("validate", "schema", "--version"):
             argv += ["--log-dir", str(tmp_path / "logs")]
-        proc = subprocess.run(argv, capture_output=True, text=True, env=full_env,
+        proc = subprocess.run(argv, check=False, capture_output=True, text=True, env=full_env,
                               cwd=cwd or ROOT, timeout=timeout, stdin=subprocess.DEVNULL)
         return CLIResult(proc)
 

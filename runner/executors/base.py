@@ -33,7 +33,7 @@ class ExecutorSetup:
 class Executor(ABC):
     """Runs chunks of one job; see the module docstring."""
 
-    #: whether ``auto`` chunking applies (False: one task per chunk)
+    #: whether map items go out in chunks (False: one task per chunk, even with a chunksize)
     chunks_map_items = True
 
     def __init__(self, setup: ExecutorSetup) -> None:

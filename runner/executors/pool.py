@@ -9,8 +9,11 @@ Data flow::
 
 Unlike ``multiprocessing.Pool`` (which hangs when a worker dies, bpo-22393)
 and ``concurrent.futures`` (which breaks the whole pool), the runner knows
-which chunks each worker holds: a dead worker fails those tasks only, with its
-exit code or signal named, and the job goes on with a new worker.
+which chunks each worker holds: a dead worker fails the task it was running
+only, with its exit code or signal named, and the job goes on with a new
+worker. The chunks it had not begun go to other workers; the chunk it was
+running, if it held several items, is run again item by item, because which
+item killed the worker is unknown (so the other items of that chunk run twice).
 
 Shared primitives reach workers as ``Process`` arguments at start-up, which
 multiprocessing allows (inheritance), never with the tasks.
@@ -71,15 +74,21 @@ def describe_exit(exitcode: int | None) -> str:
 class _Worker:
     """One worker process, its pipe and the chunks it holds, oldest first."""
 
-    def __init__(self, process: Any, conn: Connection) -> None:
+    def __init__(self, process: Any, conn: Connection, started: Any) -> None:
         self.process = process
         self.conn = conn
+        self.started = started  # a shared byte the worker sets once it is ready for chunks
         self.held: deque[Chunk] = deque()
         self.sent = 0
 
     @property
     def pid(self) -> int:
         return int(self.process.pid)
+
+    @property
+    def ready(self) -> bool:
+        """Whether it got through start-up: a death before that is no task's fault."""
+        return bool(self.started.value)
 
 
 class PoolExecutor(Executor):
@@ -141,7 +150,19 @@ class PoolExecutor(Executor):
             if target.held and len(payload) > PREFETCH_MAX_BYTES:
                 pending.appendleft(chunk)  # too big to queue behind running work
                 break
-            target.conn.send_bytes(payload)
+            try:
+                target.conn.send_bytes(payload)
+            except OSError:
+                # It died since it was last heard from: an idle worker's death shows only
+                # when work is sent to it. The chunk goes to another worker, unless this
+                # one never got through start-up: then the chunk fails with the cause, so
+                # that workers which cannot start do not take chunks round forever.
+                if target.ready:
+                    pending.appendleft(chunk)
+                else:
+                    target.held.append(chunk)
+                failed.extend(self._bury(target, pending))
+                continue
             target.held.append(chunk)
             target.sent += 1
         return failed
@@ -194,16 +215,35 @@ class PoolExecutor(Executor):
             self._workers.remove(w)
         w.process.join(KILL_GRACE_SECONDS)
         cause = describe_exit(w.process.exitcode)
+        message = f"worker pid {w.pid} died running this task: {cause}"
+        if not w.ready:
+            cause = f"it died while starting (exit code {w.process.exitcode})"
+            message = (f"worker pid {w.pid} died while starting, before it ran this task "
+                       f"(exit code {w.process.exitcode}; its traceback, if any, is on stderr)")
+        if w.process.exitcode is None:  # its pipe is gone: it is of no more use
+            w.process.kill()
+            w.process.join(KILL_GRACE_SECONDS)
         with contextlib.suppress(OSError):
             w.conn.close()
         if not w.held:
             return
         running, *unstarted = w.held
         pending.extendleft(reversed(unstarted))
+        if len(running.items) > 1 and w.ready:
+            # Which item killed it is unknown, and the results of the items before it
+            # died with it: run the chunk again one item at a time, so that only the
+            # item that kills a worker fails (the others run twice).
+            self._log.warning("worker died; rerunning its chunk item by item",
+                              job=running.call.job, worker_pid=w.pid,
+                              exitcode=w.process.exitcode, cause=cause,
+                              tasks=[running.first, running.first + len(running.items) - 1])
+            pending.extendleft(reversed([
+                Chunk(running.call, running.first + i, running.items[i:i + 1], running.attempt)
+                for i in range(len(running.items))]))
+            return
         self._log.error("worker died", job=running.call.job, worker_pid=w.pid,
                         exitcode=w.process.exitcode, cause=cause,
                         tasks=[running.first, running.first + len(running.items) - 1])
-        message = f"worker pid {w.pid} died running this task: {cause}"
         errors = [TaskError(running.first + i, "WorkerCrashed", message, attempts=running.attempt)
                   for i in range(len(running.items))]
         yield Outcome(running.first, [None] * len(running.items), errors, 0.0, w.pid)
@@ -211,14 +251,15 @@ class PoolExecutor(Executor):
     def _start_worker(self) -> _Worker:
         ctx = self.setup.context
         parent_conn, child_conn = ctx.Pipe(duplex=True)
+        started = ctx.RawValue("b", 0)
         process = ctx.Process(
             target=worker.main,
-            args=(child_conn, self.setup.init, self.chunks_per_worker),
+            args=(child_conn, self.setup.init, self.chunks_per_worker, started),
             name=f"mprun-worker-{len(self._workers)}",
         )
         process.start()
         child_conn.close()
-        w = _Worker(process, parent_conn)
+        w = _Worker(process, parent_conn, started)
         self._workers.append(w)
         return w
 
