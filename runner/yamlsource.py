@@ -102,6 +102,16 @@ class _Loader(yaml.SafeLoader):
             self.depth -= 1
 
 
+# YAML 1.1 (PyYAML) reads 1e-3 and 1E+300 as strings; YAML 1.2 and users read
+# them as floats. Only exponent forms without a dot are added: the rest of
+# PyYAML's float rule already matches.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def _children(node: Node) -> list[Node]:
     if isinstance(node, MappingNode):
         return [value for _, value in node.value]

@@ -1929,3 +1929,16 @@ def test_env_reference_in_flow_list_gets_a_hint(write_config):
     (issue,) = info.value.issues
     assert issue.line == 4
     assert "use a block list (- ${VAR})" in issue.message
+
+
+def test_exponent_floats_without_a_dot_are_floats(write_config):
+    """YAML 1.1 reads 1e-3 as a string; mprun reads it as the float users mean."""
+    path = write_config("""\
+        shared:
+          tiny: {type: value, typecode: d, init: 1e-3}
+        jobs:
+          a: {function: "tests.tasks:echo", args: [1e5, 2.5E-2, "1e3"]}
+    """)
+    config = load_config(path)
+    assert config.shared["tiny"].init == 0.001
+    assert config.jobs["a"].args == [100000.0, 0.025, "1e3"]
