@@ -43,6 +43,10 @@ __all__ = ["PoolExecutor", "describe_exit"]
 # buffer (64 KiB on Linux) beside the first, so that sending never blocks the
 # runner; it saves a round trip per chunk when chunks are small and many.
 PREFETCH_MAX_BYTES = 16 * 1024
+# ...and only while chunks take less than this on average: then the round trip
+# is what costs; for longer chunks a queued chunk could wait behind a slow one
+# while another worker sits idle.
+PREFETCH_BELOW_SECONDS = 0.005
 # How long close() lets workers finish and exit before terminating them.
 EXIT_GRACE_SECONDS = 10.0
 # After SIGTERM, how long a worker has before SIGKILL.
@@ -99,6 +103,7 @@ class PoolExecutor(Executor):
         super().__init__(setup)
         self._workers: list[_Worker] = []
         self._retired: list[Any] = []  # processes done with their chunks, not yet joined
+        self._chunk_seconds: float | None = None  # moving average of the chunks' run time
         self._log = log.logger()
 
     # -- the dispatch loop -------------------------------------------------
@@ -175,9 +180,10 @@ class PoolExecutor(Executor):
                 return w
         if len(self._workers) < self.setup.workers:
             return self._start_worker()
-        for w in usable:
-            if len(w.held) < 2:
-                return w
+        if self._chunk_seconds is not None and self._chunk_seconds < PREFETCH_BELOW_SECONDS:
+            for w in usable:
+                if len(w.held) < 2:
+                    return w
         return None
 
     def _pickle(self, chunk: Chunk, failed: list[Outcome]) -> bytes | None:
@@ -197,6 +203,9 @@ class PoolExecutor(Executor):
         except (EOFError, OSError):
             return None
         w.held.popleft()
+        average = self._chunk_seconds
+        self._chunk_seconds = outcome.seconds if average is None \
+            else 0.8 * average + 0.2 * outcome.seconds
         if self.chunks_per_worker is not None and w.sent >= self.chunks_per_worker \
                 and not w.held:
             self._workers.remove(w)
