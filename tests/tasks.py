@@ -240,3 +240,9 @@ def sigterm_handler(_: Any = None) -> str:
     """What SIGTERM does in the process running this task."""
     handler = signal.getsignal(signal.SIGTERM)
     return handler.name if isinstance(handler, signal.Handlers) else repr(handler)
+
+
+def sleep_then_where(seconds: float) -> list[Any]:
+    """Sleep, then say which process and thread ran the task."""
+    time.sleep(seconds)
+    return where()

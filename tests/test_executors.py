@@ -767,3 +767,21 @@ def test_a_large_map_completes_in_order(run_yaml: RunYaml, start_method: str) ->
     lines = journal(report, "large")
     assert len(lines) <= 16, "chunks of successes share a journal line"
     assert sorted(line["first"] for line in lines)[0] == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_short_task_never_queues_behind_a_long_one(run_yaml: RunYaml) -> None:
+    """While one worker runs a long task, the short ones all go to the other worker
+    (nothing is prefetched onto the busy worker when tasks are not tiny)."""
+    report = run_yaml("""\
+        jobs:
+          mixed:
+            function: tests.tasks:sleep_then_where
+            mode: pool
+            workers: 2
+            tasks: [{args: [1.5]}, {args: [0.05]}, {args: [0.05]}, {args: [0.05]}]
+    """, start_method="fork")
+    results = job(report, "mixed").results
+    long_pid = results[0][0]
+    assert [pid for pid, _ in results[1:]] == [results[1][0]] * 3
+    assert results[1][0] != long_pid
