@@ -137,8 +137,11 @@ class Scheduler:
     def _reduce(self, job: Job, run: _ModeRun) -> Any:
         if job.reduce is None:
             return None
-        failed = {error.task for error in run.errors}
-        values = [value for index, value in enumerate(run.results) if index not in failed]
+        if run.errors:
+            failed = {error.task for error in run.errors}
+            values = [value for index, value in enumerate(run.results) if index not in failed]
+        else:  # the common case: no copy of a million results
+            values = run.results
         if not values:
             return None
         if job.reduce in _REDUCERS:

@@ -44,6 +44,11 @@ class Call:
     unpack: bool = False
     refs: bool = False  # whether args, kwargs or items hold Refs to resolve
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled once per chunk; a plain tuple skips dataclasses' per-field getstate.
+        return (Call, (self.job, self.function, self.kind, self.args, self.kwargs,
+                       self.unpack, self.refs))
+
 
 @dataclass(slots=True)
 class Chunk:
@@ -53,6 +58,9 @@ class Chunk:
     first: int
     items: list[Any]
     attempt: int = 1
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Chunk, (self.call, self.first, self.items, self.attempt))
 
 
 @dataclass(slots=True)
@@ -79,6 +87,9 @@ class Outcome:
     errors: list[TaskError]
     seconds: float
     pid: int
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Outcome, (self.first, self.values, self.errors, self.seconds, self.pid))
 
 
 class _TaskContext(threading.local):
