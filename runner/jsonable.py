@@ -31,20 +31,52 @@ def to_jsonable(value: Any) -> Any:
 
 def dumps_line(obj: Any) -> bytes:
     """One compact JSON line, with its newline."""
-    import orjson
-
-    try:
-        return orjson.dumps(obj, default=repr, option=orjson.OPT_NON_STR_KEYS) + b"\n"
-    except TypeError:
-        return json.dumps(to_jsonable(obj), separators=(",", ":")).encode() + b"\n"
+    return _dump_exact(obj) + b"\n"
 
 
 def dumps_document(obj: Any) -> bytes:
-    """An indented JSON document (the ``--json`` report, ``summary.json``), with its newline."""
+    """An indented JSON document (the ``--json`` report, ``summary.json``), with its newline.
+
+    A document holding ints beyond 64 bits is written compact when it is large,
+    since re-indenting it would cost more than writing it.
+    """
     import orjson
 
     try:
         return orjson.dumps(
             obj, default=repr, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
     except TypeError:
-        return json.dumps(to_jsonable(obj), indent=2).encode() + b"\n"
+        compact = _dump_exact(obj)
+    if len(compact) <= INDENT_LIMIT_BYTES:
+        return json.dumps(json.loads(compact), indent=2).encode() + b"\n"
+    return compact + b"\n"
+
+
+# Re-indenting goes through the standard library: fine for a summary, not for 100 MB.
+INDENT_LIMIT_BYTES = 1 << 20
+
+
+def _dump_exact(obj: Any) -> bytes:
+    """Compact JSON for ``obj``; only the parts orjson refuses take the slow path.
+
+    A container orjson refuses is split (a mapping by key, a list in halves), so
+    one huge int among a million results costs a few dozen orjson calls, not a
+    Python-level walk of the million.
+    """
+    import orjson
+
+    try:
+        return orjson.dumps(obj, default=repr, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        pass
+    if isinstance(obj, dict):
+        parts = [orjson.dumps(key if isinstance(key, str) else str(key)) + b":" +
+                 _dump_exact(value) for key, value in obj.items()]
+        return b"{" + b",".join(parts) + b"}"
+    if isinstance(obj, list | tuple) and len(obj) == 1:
+        return b"[" + _dump_exact(obj[0]) + b"]"
+    if isinstance(obj, list | tuple) and len(obj) > 1:
+        middle = len(obj) // 2
+        left, right = _dump_exact(obj[:middle]), _dump_exact(obj[middle:])
+        return left[:-1] + b"," + right[1:]
+    return json.dumps(to_jsonable(obj), separators=(",", ":")).encode()

@@ -1,0 +1,46 @@
+"""JSON for results: fast with orjson, exact for what orjson refuses."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runner.jsonable import INDENT_LIMIT_BYTES, dumps_document, dumps_line, to_jsonable
+
+values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+    | st.frozensets(st.integers(), max_size=3),
+    lambda inner: st.lists(inner, max_size=5) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@given(values)
+def test_lines_and_documents_read_back_as_to_jsonable(value):
+    """Whatever a task returns, the JSON written reads back as its plain-data form:
+    ints of any size exact, NaN and infinities null, the rest its repr."""
+    expected = to_jsonable(value)
+    assert json.loads(dumps_line(value)) == expected
+    assert json.loads(dumps_document({"results": [value]})) == {"results": [expected]}
+
+
+def test_one_huge_int_among_many_results_keeps_both_exact():
+    results = list(range(100_000))
+    results[54_321] = 2**70
+    doc = {"jobs": [{"results": results, "reduced": 3**60}]}
+    data = dumps_document(doc)
+    assert len(data) > INDENT_LIMIT_BYTES  # large: written compact
+    assert json.loads(data) == doc
+
+
+def test_small_documents_are_indented_even_with_huge_ints():
+    data = dumps_document({"reduced": 2**80, "results": [1]})
+    assert data.startswith(b"{\n  ")
+    assert json.loads(data) == {"reduced": 2**80, "results": [1]}
+
+
+def test_non_string_keys_become_strings():
+    assert json.loads(dumps_line({1: "a", 2**70: "b"})) == {"1": "a", str(2**70): "b"}
