@@ -23,6 +23,7 @@ __all__ = [
     # errors
     "Interrupted",
     "MprunError",
+    "RunLocked",
     "RunReport",
     "__version__",
     "get_logger",
@@ -33,7 +34,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from runner.config import Config
-    from runner.errors import ConfigError, Interrupted, MprunError
+    from runner.errors import ConfigError, Interrupted, MprunError, RunLocked
     from runner.loader import load_config
     from runner.log import get_logger
     from runner.report import RunReport
@@ -44,6 +45,7 @@ _LAZY = {
     "ConfigError": "runner.errors",
     "Interrupted": "runner.errors",
     "MprunError": "runner.errors",
+    "RunLocked": "runner.errors",
     "RunReport": "runner.report",
     "get_logger": "runner.log",
     "load_config": "runner.loader",

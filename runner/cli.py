@@ -22,12 +22,12 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2  # an invalid config or command line; nothing ran
-EXIT_LOCKED = 75  # planned: another run of the same config holds its lock
+EXIT_LOCKED = 75  # another run of the same config holds its lock (EX_TEMPFAIL: try later)
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
 COMMANDS = ("run", "validate", "schema")
-_TAKES_VALUE = ("--only", "--log-dir", "--log-level", "--start-method")
+_TAKES_VALUE = ("--only", "--log-dir", "--log-level", "--start-method", "--wait")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="mprun",
         description="Run Python functions in parallel as a YAML config describes.",
         epilog="`mprun CONFIG...` is short for `mprun run CONFIG...`. Exit codes: 0 ok, "
-               "1 a task failed, 2 invalid config or usage, 130 SIGINT, 143 SIGTERM.",
+               "1 a task failed, 2 invalid config or usage, 75 another run of the config "
+               "is still going, 130 SIGINT, 143 SIGTERM.",
     )
     parser.add_argument("--version", action="version", version=f"mprun {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -54,12 +55,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     run.add_argument("--start-method", choices=("fork", "forkserver", "spawn"),
                      help="beats the config's start_method (default: forkserver on Linux)")
+    run.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS",
+                     help="if another run of the same config is going, wait up to SECONDS "
+                          "for it to end (default 0: exit 75 at once)")
 
     validate = commands.add_parser("validate", help="check configs without running anything")
     validate.add_argument("configs", nargs="+", metavar="CONFIG")
 
     commands.add_parser("schema", help="print the JSON Schema of the config format")
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,34 +157,47 @@ def _validate(paths: Sequence[str]) -> int:
 
 
 def _run(options: argparse.Namespace) -> int:
+    from runner.errors import RunLocked
     from runner.report import render
     from runner.session import run
 
     configs = _load_all(options.configs)
     reports: list[RunReport] = []
+    exit_code = EXIT_OK
     progress = None if options.quiet else _progress
     with _stdout_to_stderr(options.json) as stdout:
         for config in configs:
-            report = run(config, only=options.only, log_dir=options.log_dir,
-                         log_level=options.log_level, start_method=options.start_method,
-                         progress=progress, stdout_to_stderr=options.json)
+            try:
+                report = run(config, only=options.only, log_dir=options.log_dir,
+                             log_level=options.log_level, start_method=options.start_method,
+                             progress=progress, stdout_to_stderr=options.json,
+                             wait=options.wait)
+            except RunLocked as exc:  # this config is skipped; the others still run
+                hint = "" if options.wait else "; give --wait SECONDS to wait for it"
+                print(f"mprun: error: {exc}{hint}", file=sys.stderr, flush=True)
+                exit_code = max(exit_code, EXIT_LOCKED)
+                continue
             reports.append(report)
             if not options.json and not options.quiet:
                 print(render(report), file=stdout, flush=True)
             if report.status == "interrupted":
                 break
-    if options.json:
+    if options.json and (reports or len(options.configs) > 1):
         from runner.jsonable import dumps_document
 
         docs = [report.as_dict() for report in reports]
         sys.stdout.flush()
         sys.stdout.buffer.write(dumps_document(docs[0] if len(options.configs) == 1 else docs))
         sys.stdout.flush()
-    return max(report.exit_code for report in reports)
+    return max([exit_code, *(report.exit_code for report in reports)])
 
 
 def _progress(event: str, fields: dict[str, Any]) -> None:
-    if event == "job started":
+    if event == "waiting for lock":
+        print(f"mprun: {fields['config']} is already running (pid {fields.get('pid', '?')}, "
+              f"run {fields.get('run_id', '?')}); waiting up to {fields['wait']:g}s for it",
+              file=sys.stderr, flush=True)
+    elif event == "job started":
         workers = fields["workers"]
         print(f"mprun: {fields['job']}: {fields['tasks']} task{'s' * (fields['tasks'] != 1)} "
               f"in {fields['mode']} mode, {workers} worker{'s' * (workers != 1)}",

@@ -16,6 +16,7 @@ __all__ = [
     "Interrupted",
     "JobImportError",
     "MprunError",
+    "RunLocked",
     "TaskFailed",
     "UsageError",
     "WorkerCrashed",
@@ -57,6 +58,27 @@ class JobImportError(ConfigError):
 
 class UsageError(MprunError):
     """Raised when the command line or the run options ask for something impossible."""
+
+
+class RunLocked(MprunError):
+    """Raised when another run of the same config holds its lock (the CLI exits 75).
+
+    ``pid``, ``run_id`` and ``started`` describe the holder, as far as its lock
+    file says; ``waited`` is how many seconds this run waited for it.
+    """
+
+    def __init__(self, config: str, *, pid: int | None, run_id: str | None,
+                 started: str | None = None, waited: float = 0.0) -> None:
+        self.config = config
+        self.pid = pid
+        self.run_id = run_id
+        self.started = started
+        self.waited = waited
+        who = f"pid {pid if pid is not None else '?'}, run {run_id or '?'}"
+        if started:
+            who += f", started {started}"
+        after = f"; still running after waiting {waited:g}s" if waited > 0 else ""
+        super().__init__(f"{config} is already running ({who}){after}")
 
 
 class TaskFailed(MprunError):

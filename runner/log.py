@@ -3,21 +3,30 @@
 The runner's process writes ``runner.jsonl``; each worker process writes
 ``worker-PID.jsonl`` in the same run folder. Every line carries
 ``timestamp``, ``level``, ``event``, ``run_id``, ``pid`` and ``process``;
-``job`` and ``task`` are bound where they apply.
+``job`` and ``task`` are bound where they apply. Values under a secret-looking
+key (``password``, ``token``, ...) are written as ``"***"`` (``runner.redact``).
+
+Each line is one ``write(2)`` to a file opened for appending, so lines from
+threads never interleave, and a process killed mid-write leaves at most one
+torn line, at the end of its own file: :func:`read_jsonl` skips it with a
+:class:`TornLineWarning`.
 
 structlog is imported here, on first use, never at ``import runner``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import warnings
 from collections.abc import MutableMapping
 from typing import IO, Any
 
+from runner.redact import redact_event
 from runner.work import current_task
 
-__all__ = ["configure", "get_logger", "logger"]
+__all__ = ["TornLineWarning", "configure", "get_logger", "logger", "read_jsonl"]
 
 LEVELS = ("debug", "info", "warning", "error")
 
@@ -61,6 +70,7 @@ def configure(*, path: str | None, run_id: str, process: str, level: str = "info
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
             structlog.processors.format_exc_info,
+            redact_event,
             structlog.processors.JSONRenderer(serializer=_dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -85,3 +95,36 @@ def get_logger(**bind: Any) -> Any:
     if task is not None:
         bind.setdefault("task", task)
     return logger(**bind)
+
+
+class TornLineWarning(UserWarning):
+    """Warned when :func:`read_jsonl` skips a line that is not a whole JSON object."""
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file mprun wrote, in order.
+
+    A line that is not a whole JSON object (the torn last line of a process
+    killed mid-write) is skipped with one :class:`TornLineWarning` naming the
+    file and its line numbers; blank lines are ignored.
+    """
+    with open(path, "rb") as file:
+        data = file.read()
+    lines: list[dict[str, Any]] = []
+    torn: list[int] = []
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
+            line = None
+        if isinstance(line, dict):
+            lines.append(line)
+        else:
+            torn.append(number)
+    if torn:
+        warnings.warn(f"{os.fspath(path)}: skipped {len(torn)} torn line"
+                      f"{'s' * (len(torn) != 1)} (line {', '.join(map(str, torn))})",
+                      TornLineWarning, stacklevel=2)
+    return lines

@@ -1,10 +1,15 @@
-"""What a run produced: the report objects, the ``--json`` document and the human summary."""
+"""What a run produced: the report objects, the ``--json`` document and the human summary.
+
+Shared primitives with a secret-looking name (``api_token``) show as ``"***"``
+in both (``runner.redact``); results are shown as the tasks returned them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.redact import MASK, is_secret
 from runner.work import TaskError
 
 __all__ = ["CompareEntry", "JobReport", "RunReport", "render"]
@@ -76,11 +81,15 @@ class RunReport:
             "exit_code": self.exit_code, "seconds": round(self.seconds, 4),
             "log_dir": self.log_dir,
             "jobs": [job.as_dict() for job in self.jobs],
-            "shared": self.shared,
+            "shared": _shown_shared(self.shared),
         }
         if self.not_run:
             doc["not_run"] = list(self.not_run)
         return doc
+
+
+def _shown_shared(shared: dict[str, Any]) -> dict[str, Any]:
+    return {name: MASK if is_secret(name) else value for name, value in shared.items()}
 
 
 def _short(value: Any) -> str:
@@ -127,7 +136,8 @@ def render(report: RunReport) -> str:
         lines.append(f"  not run: {', '.join(report.not_run)}")
     if report.shared:
         lines.append("  shared:")
-        lines += [f"    {name} = {_short(value)}" for name, value in report.shared.items()]
+        lines += [f"    {name} = {MASK if is_secret(name) else _short(value)}"
+                  for name, value in report.shared.items()]
     where = f"  logs: {report.log_dir}" if report.log_dir else ""
     lines.append(f"{report.status} (exit {report.exit_code}) in {report.seconds:.2f}s{where}")
     return "\n".join(lines)

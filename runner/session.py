@@ -2,13 +2,16 @@
 
 Order matters: everything that can make a config invalid (functions, map
 files, ``--only``) is checked before the run folder exists or any job starts,
-so an invalid config leaves nothing behind and exits 2.
+so an invalid config leaves nothing behind and exits 2. Then the config's run
+lock is taken (``runner.runlock``: one run of a config at a time), and held
+until the run's report is written.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -16,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import context as mp_context
-from runner import imports, log, signals
+from runner import imports, log, runlock, signals
 from runner.config import Config, problems
 from runner.errors import ConfigError, Interrupted, UsageError
 from runner.journal import Journal
@@ -47,10 +50,13 @@ def run(
     start_method: str | None = None,
     progress: Progress | None = None,
     stdout_to_stderr: bool = False,
+    wait: float = 0.0,
 ) -> RunReport:
     """Run a config (a path or a loaded :class:`Config`) and return its report.
 
-    Raises :class:`ConfigError` (nothing has run) for an invalid config.
+    Raises :class:`ConfigError` (nothing has run) for an invalid config, and
+    :class:`RunLocked` (nothing has run) when another run of the same config
+    file, under the same ``log_dir``, is still going after ``wait`` seconds.
     Task failures do not raise: they are in the report, whose ``exit_code``
     is 1. An interrupt (SIGINT/SIGTERM) ends the run with status
     ``interrupted`` and exit code 130/143.
@@ -73,7 +79,26 @@ def run(
     base = Path(config.source).parent if config.source else Path.cwd()
     plans = {name: plan_job(name, job, base) for name, job in selected.items()}
 
+    def on_wait(holder: dict[str, Any]) -> None:
+        if progress:
+            progress("waiting for lock", {**holder, "config": config.source, "wait": wait})
+
+    with runlock.locked(log_dir, config.source, wait=wait, on_wait=on_wait) as lock:
+        # A run's seconds do not count the time it waited for the lock.
+        return _run_config(config, selected, plans, lock=lock, started=started + lock.waited,
+                           context=context, forkserver=forkserver, log_dir=log_dir,
+                           log_level=log_level, progress=progress,
+                           stdout_to_stderr=stdout_to_stderr)
+
+
+def _run_config(config: Config, selected: dict[str, Any], plans: dict[str, Plan], *,
+                lock: runlock.RunLock, started: float, context: Any,
+                forkserver: threading.Thread | None, log_dir: str | os.PathLike[str] | None,
+                log_level: str, progress: Progress | None,
+                stdout_to_stderr: bool) -> RunReport:
+    """The run itself, under the config's lock: run folder, logs, jobs, report."""
     run_id = new_run_id()
+    lock.describe(run_id, config.source or config.display_name())
     run_dir = _make_run_dir(log_dir, run_id)
     log.configure(path=str(run_dir / "runner.jsonl") if run_dir else None, run_id=run_id,
                   process="runner", level=log_level)

@@ -246,3 +246,43 @@ def sleep_then_where(seconds: float) -> list[Any]:
     """Sleep, then say which process and thread ran the task."""
     time.sleep(seconds)
     return where()
+
+
+# -- for tests/test_redact.py and tests/test_log_integrity.py ---------------------
+
+
+def login(user: str, password: str) -> str:
+    """Log the secret under secret-looking keys (mprun must mask it); return its sha256,
+    which proves the task received the real value."""
+    import hashlib
+
+    import runner
+
+    runner.get_logger().info("logging in", user=user, password=password,
+                             creds={"apiToken": password, "user": user},
+                             attempts=[{"DB_PASSWORD": password}])
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def write_log_lines(path: str, count: int, tag: str = "", pad: int = 0) -> int:
+    """Configure mprun's logging to ``path`` in this process and log ``count`` lines
+    (``seq`` 0..count-1, ``tag``, ``pad`` characters of padding)."""
+    from runner import log
+
+    log.configure(path=path, run_id="integrity", process="worker")
+    logger = log.logger()
+    for seq in range(count):
+        logger.info("line", seq=seq, tag=tag, pad="x" * pad)
+    return count
+
+
+def log_until_killed(path: str, pad: int) -> None:
+    """Log padded lines to ``path`` as fast as possible until the process is killed."""
+    from runner import log
+
+    log.configure(path=path, run_id="integrity", process="worker")
+    logger = log.logger()
+    seq = 0
+    while True:
+        logger.info("line", seq=seq, pad="x" * pad)
+        seq += 1
