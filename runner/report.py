@@ -93,6 +93,10 @@ def _shown_shared(shared: dict[str, Any]) -> dict[str, Any]:
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, list | tuple) and len(value) > SHOWN_RESULTS:
+        # A shared Array of 10^7 items must not be repr'd whole to show 60 characters.
+        return format_results(list(value[:SHOWN_RESULTS])).rstrip("]")[: ITEM_WIDTH - 3] \
+            + f"... ({len(value):,} items)]"
     text = repr(value)
     return text if len(text) <= ITEM_WIDTH else text[: ITEM_WIDTH - 3] + "..."
 
