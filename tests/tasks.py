@@ -181,6 +181,12 @@ def die_on(x: int, bad: int = 1, how: str = "exit") -> int:
         sys.stdout.flush()
         if how == "exit":
             os._exit(3)
+        if how == "exit0":
+            os._exit(0)
+        if how == "segv":
+            import ctypes
+
+            ctypes.string_at(0)  # reads address 0: SIGSEGV
         os.kill(os.getpid(), signal.SIGTERM if how == "term" else signal.SIGKILL)
         time.sleep(10)  # pragma: no cover - the signal arrives first
     return x

@@ -643,7 +643,10 @@ CRASHES = [
     pytest.param("process", "exit", 1, "exited with code 3", id="process-os._exit(3)"),
     pytest.param("process", "kill", 1, "killed by SIGKILL", id="process-SIGKILL"),
     pytest.param("process", "term", 1, "SIGTERM", id="process-SIGTERM"),
+    pytest.param("process", "segv", 1, "SIGSEGV: a crash in native code", id="process-segfault"),
     pytest.param("pool", "exit", 1, "exited with code 3", id="pool-os._exit(3)"),
+    pytest.param("pool", "exit0", 1, "exited with code 0", id="pool-os._exit(0)"),
+    pytest.param("pool", "segv", 1, "SIGSEGV: a crash in native code", id="pool-segfault"),
     pytest.param("pool", "term", 1, "SIGTERM", id="pool-SIGTERM"),
     # the chunk [0, 1, 2] dies at item 1: it is rerun item by item, so 0 and 2 succeed
     pytest.param("pool", "kill", 3, "killed by SIGKILL", id="pool-SIGKILL-chunk-of-3"),
