@@ -249,6 +249,14 @@ class _JobFields(BaseModel):
     reduce: str | None = Field(
         default=None, description=f"one of {', '.join(REDUCERS)}, or \"module:qualname\"")
     compare: Annotated[list[Mode], Field(min_length=1)] | None = None
+    retries: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="extra attempts for a task that fails (raises or its worker dies)")
+    retry_delay: Annotated[float, Field(ge=0)] = Field(
+        default=0.0, description="seconds to wait before the first retry")
+    retry_backoff: Annotated[float, Field(ge=1)] = Field(
+        default=1.0, description="each further retry waits this many times longer")
+    on_error: Literal["continue", "stop"] = Field(
+        default="continue", description="stop: end the run at the first task that fails for good")
 
     @field_validator("reduce")
     @classmethod

@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from runner import imports
+from runner import imports, log
 from runner.config import Job
 from runner.errors import Interrupted
 from runner.executors import ExecutorSetup, executor_for
 from runner.journal import Journal
 from runner.plan import Plan, auto_chunksize
 from runner.report import CompareEntry, JobReport
-from runner.work import TaskError
+from runner.work import Chunk, TaskError
 from runner.worker import WorkerInit
 
 __all__ = ["Scheduler"]
@@ -59,6 +59,7 @@ class Scheduler:
         self.init = init
         self.journal = journal
         self.interrupted: Interrupted | None = None
+        self.stopped = False  # a job with on_error: stop failed: run no more
         self._before_processes = before_processes
 
     def run_job(self, name: str, job: Job, plan: Plan) -> JobReport:
@@ -69,6 +70,8 @@ class Scheduler:
             runs.append(run)
             if run.interrupted is not None:
                 self.interrupted = run.interrupted
+                break
+            if self.stopped:
                 break
         first = runs[0]
         compare = None
@@ -116,23 +119,50 @@ class Scheduler:
         else:
             chunksize = auto_chunksize(len(plan), workers)
         results: list[Any] = [None] * len(plan)
-        errors: list[TaskError] = []
+        failed: dict[int, TaskError] = {}
         completed = 0
         started = time.perf_counter()
         interrupted = None
         setup = ExecutorSetup(workers=workers, context=self.context, init=self.init)
         try:
             with executor_cls(setup) as executor:
-                for outcome in executor.run(plan.chunks(chunksize)):
-                    results[outcome.first:outcome.first + len(outcome.values)] = outcome.values
-                    errors.extend(outcome.errors)
-                    completed += len(outcome.values)
-                    self.journal.record(name, outcome, mode=tag)
+                chunks: Iterable[Chunk] = plan.chunks(chunksize)
+                for attempt in range(1, job.retries + 2):
+                    last_try = attempt > job.retries
+                    for outcome in executor.run(chunks):
+                        end = outcome.first + len(outcome.values)
+                        results[outcome.first:end] = outcome.values
+                        if attempt == 1:
+                            completed += len(outcome.values)
+                        else:  # a retried task that succeeds is no longer failed
+                            for task in range(outcome.first, end):
+                                failed.pop(task, None)
+                        for error in outcome.errors:
+                            failed[error.task] = error
+                        self.journal.record(name, outcome, attempt=attempt, mode=tag)
+                        if outcome.errors and last_try and job.on_error == "stop":
+                            self.stopped = True
+                            break
+                    if self.stopped or last_try or not failed:
+                        break
+                    chunks = self._retry_round(name, job, plan, sorted(failed), attempt)
+                if self.stopped:  # on_error: stop: what still runs is cut short
+                    executor.close(cancel=True)
         except Interrupted as exc:
             interrupted = exc
-        errors.sort(key=lambda error: error.task)
+        errors = [failed[task] for task in sorted(failed)]
         return _ModeRun(results, errors, time.perf_counter() - started, workers, completed,
                         interrupted)
+
+    def _retry_round(self, name: str, job: Job, plan: Plan, tasks: list[int],
+                     attempt: int) -> list[Chunk]:
+        """Wait out the retry delay, then one chunk per failed task, as attempt + 1."""
+        delay = job.retry_delay * job.retry_backoff ** (attempt - 1)
+        log.logger(job=name).info("retrying failed tasks", tasks=len(tasks),
+                                  attempt=attempt + 1, delay=delay)
+        if delay:
+            time.sleep(delay)
+        return [Chunk(plan.call, task, plan.items[task:task + 1], attempt + 1) for task in tasks]
 
     def _reduce(self, job: Job, run: _ModeRun) -> Any:
         if job.reduce is None:

@@ -150,7 +150,7 @@ def _run_jobs(scheduler: Scheduler, selected: dict[str, Any], plans: dict[str, P
                                   seconds=round(job_report.seconds, 4))
         if progress:
             progress("job finished", {"job": name, "status": job_report.status})
-        if scheduler.interrupted is not None:
+        if scheduler.interrupted is not None or scheduler.stopped:
             return
 
 

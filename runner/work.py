@@ -21,7 +21,7 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,7 @@ class Chunk:
 
     call: Call
     first: int
-    items: list[Any]
+    items: Sequence[Any]  # a list, or a range for {range: ...} maps
     attempt: int = 1
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -292,3 +292,20 @@ def log_until_killed(path: str, pad: int) -> None:
     while True:
         logger.info("line", seq=seq, pad="x" * pad)
         seq += 1
+
+
+def flaky(x: Any, calls: Any, fail_times: int = 2) -> Any:
+    """Fail the first ``fail_times`` calls (counted in a shared Value), then return ``x``."""
+    with calls.get_lock():
+        calls.value += 1
+        call = calls.value
+    if call <= fail_times:
+        raise ConnectionError(f"call {call} failed")
+    return x
+
+
+def meet(x: int, linger: float, barrier: Any) -> int:
+    """Wait (briefly) for a partner task at ``barrier``, linger, then return ``x``."""
+    barrier.wait(timeout=5)
+    time.sleep(linger)
+    return x

@@ -788,3 +788,28 @@ def test_a_short_task_never_queues_behind_a_long_one(run_yaml: RunYaml) -> None:
     long_pid = results[0][0]
     assert [pid for pid, _ in results[1:]] == [results[1][0]] * 3
     assert results[1][0] != long_pid
+
+
+@pytest.mark.timeout(60)
+def test_tasks_that_meet_at_a_barrier_never_queue_behind_each_other(
+        run_yaml: RunYaml, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tasks pairing up at a Barrier each go to a free worker, never queued behind a task
+    that waits at the barrier for them, even where chunks are quick enough to prefetch."""
+    import runner.executors.pool
+
+    monkeypatch.setattr(runner.executors.pool, "PREFETCH_BELOW_SECONDS", 1e9)
+    report = run_yaml("""\
+        shared:
+          gate: {type: barrier, parties: 2}
+        jobs:
+          pairs:
+            function: tests.tasks:meet
+            mode: pool
+            workers: 2
+            map: [[0, 0], [1, 0.3], [2, 0], [3, 0]]   # task 1 lingers after meeting 0
+            unpack: true
+            chunksize: 1
+            args: [!ref gate]
+    """, start_method="fork")
+    assert report.jobs[0].errors == []
+    assert report.jobs[0].results == list(range(4))

@@ -43,9 +43,9 @@ __all__ = ["PoolExecutor", "describe_exit"]
 # buffer (64 KiB on Linux) beside the first, so that sending never blocks the
 # runner; it saves a round trip per chunk when chunks are small and many.
 PREFETCH_MAX_BYTES = 16 * 1024
-# ...and only while chunks take less than this on average: then the round trip
+# ...and only while chunks take less than this on average (then the round trip
 # is what costs; for longer chunks a queued chunk could wait behind a slow one
-# while another worker sits idle.
+# while another worker sits idle), and never for tasks given shared primitives.
 PREFETCH_BELOW_SECONDS = 0.005
 # How long close() lets workers finish and exit before terminating them.
 EXIT_GRACE_SECONDS = 10.0
@@ -152,8 +152,11 @@ class PoolExecutor(Executor):
             payload = self._pickle(chunk, failed)
             if payload is None:
                 continue
-            if target.held and len(payload) > PREFETCH_MAX_BYTES:
-                pending.appendleft(chunk)  # too big to queue behind running work
+            if target.held and (len(payload) > PREFETCH_MAX_BYTES or chunk.call.refs):
+                # Too big to queue behind running work, or it uses shared primitives:
+                # a task queued behind one that waits on a Barrier or Event for it
+                # would wait forever, where a free worker would have run it.
+                pending.appendleft(chunk)
                 break
             try:
                 target.conn.send_bytes(payload)
