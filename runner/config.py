@@ -249,6 +249,8 @@ class _JobFields(BaseModel):
     reduce: str | None = Field(
         default=None, description=f"one of {', '.join(REDUCERS)}, or \"module:qualname\"")
     compare: Annotated[list[Mode], Field(min_length=1)] | None = None
+    timeout: Annotated[float, Field(gt=0)] | None = Field(
+        default=None, description="seconds a task may run (process and pool modes)")
     retries: Annotated[int, Field(ge=0)] = Field(
         default=0, description="extra attempts for a task that fails (raises or its worker dies)")
     retry_delay: Annotated[float, Field(ge=0)] = Field(
@@ -384,6 +386,11 @@ def job_problems(job_name: str, job: Job, shared: Collection[str]) -> list[tuple
         found.append(((*here, "unpack"), "unpack applies to map items only"))
     if job.chunksize != "auto" and job.map is None:
         found.append(((*here, "chunksize"), "chunksize applies to map jobs only"))
+    in_runner = [mode for mode in job.modes() if mode in ("serial", "thread")]
+    if job.timeout is not None and in_runner:
+        found.append(((*here, "timeout"), f"timeout needs mode process or pool, not "
+                      f"{' or '.join(in_runner)}: a task running in the runner's own process "
+                      "or one of its threads cannot be stopped from outside"))
     for loc, ref in _refs(
         {"args": job.args, "kwargs": job.kwargs,
          "tasks": [{"args": t.args, "kwargs": t.kwargs} for t in job.tasks or []],

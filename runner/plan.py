@@ -59,13 +59,14 @@ def plan_job(name: str, job: Job, base: Path) -> Plan:
         items = _map_items(name, job.map, base)
         refs = contains_ref(args) or contains_ref(kwargs) or (
             isinstance(items, list) and contains_ref(items))
-        call = Call(name, job.function, "map", args, kwargs, job.unpack, refs)
+        call = Call(name, job.function, "map", args, kwargs, job.unpack, refs, job.timeout)
         return Plan(call, items)
     if job.tasks is not None:
         calls: list[Any] = [(tuple(t.args), dict(t.kwargs)) for t in job.tasks]
     else:
         calls = [(args, kwargs)] * (1 if job.repeat is None else job.repeat)
-    return Plan(Call(name, job.function, "tasks", refs=contains_ref(calls)), calls)
+    return Plan(Call(name, job.function, "tasks", refs=contains_ref(calls), timeout=job.timeout),
+                calls)
 
 
 def _map_items(name: str, source: Any, base: Path) -> Sequence[Any]:

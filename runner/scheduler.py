@@ -112,8 +112,11 @@ class Scheduler:
         workers = 1 if mode == "serial" else job.worker_count()
         if mode in ("process", "pool") and self._before_processes is not None:
             self._before_processes()
-        if plan.call.kind != "map" or not executor_cls.chunks_map_items:
-            chunksize = 1  # process mode is one process per task, whatever chunksize says
+        if plan.call.kind != "map" or not executor_cls.chunks_map_items \
+                or job.timeout is not None:
+            # Process mode is one process per task; a timeout is per task, so it needs
+            # the worker to hold one task at a time.
+            chunksize = 1
         elif job.chunksize != "auto":
             chunksize = job.chunksize
         else:

@@ -43,11 +43,12 @@ class Call:
     kwargs: dict[str, Any] = field(default_factory=dict)
     unpack: bool = False
     refs: bool = False  # whether args, kwargs or items hold Refs to resolve
+    timeout: float | None = None  # seconds a task may run (enforced by process executors)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled once per chunk; a plain tuple skips dataclasses' per-field getstate.
         return (Call, (self.job, self.function, self.kind, self.args, self.kwargs,
-                       self.unpack, self.refs))
+                       self.unpack, self.refs, self.timeout))
 
 
 @dataclass(slots=True)

@@ -309,3 +309,12 @@ def meet(x: int, linger: float, barrier: Any) -> int:
     barrier.wait(timeout=5)
     time.sleep(linger)
     return x
+
+
+def stubborn_sleep(seconds: float) -> float:
+    """Sleep, ignoring SIGTERM, as a task stuck in code that masks signals would."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(seconds)
+    return seconds

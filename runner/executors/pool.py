@@ -22,6 +22,7 @@ multiprocessing allows (inheritance), never with the tasks.
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing.queues
 import os
 import queue
@@ -84,6 +85,7 @@ class _Worker:
         self.started = started  # a shared byte the worker sets once it is ready for chunks
         self.held: deque[Chunk] = deque()
         self.sent = 0
+        self.began = 0.0  # monotonic time its oldest held chunk began running
 
     @property
     def pid(self) -> int:
@@ -127,7 +129,14 @@ class PoolExecutor(Executor):
             for w in busy:
                 by_handle[w.conn] = w
                 by_handle[w.process.sentinel] = w
-            for handle in wait(list(by_handle)):
+            deadline = min((_deadline(w) for w in busy), default=math.inf)
+            ready = wait(list(by_handle), None if deadline == math.inf
+                         else max(0.0, deadline - time.monotonic()))
+            for w in busy:
+                if w in self._workers and w.held and time.monotonic() >= _deadline(w) \
+                        and w.conn not in ready:
+                    yield self._expire(w, pending)
+            for handle in ready:
                 w = by_handle[handle]
                 if w not in self._workers or not w.held:
                     continue
@@ -152,12 +161,15 @@ class PoolExecutor(Executor):
             payload = self._pickle(chunk, failed)
             if payload is None:
                 continue
-            if target.held and (len(payload) > PREFETCH_MAX_BYTES or chunk.call.refs):
+            if target.held and (len(payload) > PREFETCH_MAX_BYTES or chunk.call.refs
+                                or chunk.call.timeout is not None):
                 # Too big to queue behind running work, or it uses shared primitives:
                 # a task queued behind one that waits on a Barrier or Event for it
                 # would wait forever, where a free worker would have run it.
                 pending.appendleft(chunk)
                 break
+            if not target.held:
+                target.began = time.monotonic()
             try:
                 target.conn.send_bytes(payload)
             except OSError:
@@ -206,6 +218,7 @@ class PoolExecutor(Executor):
         except (EOFError, OSError):
             return None
         w.held.popleft()
+        w.began = time.monotonic()
         average = self._chunk_seconds
         self._chunk_seconds = outcome.seconds if average is None \
             else 0.8 * average + 0.2 * outcome.seconds
@@ -260,6 +273,31 @@ class PoolExecutor(Executor):
                   for i in range(len(running.items))]
         yield Outcome(running.first, [None] * len(running.items), errors, 0.0, w.pid)
 
+    def _expire(self, w: _Worker, pending: deque[Chunk]) -> Outcome:
+        """``w``'s task ran past its timeout: stop the worker (SIGTERM, then SIGKILL after a
+        grace period), fail that task, give back what it had not begun."""
+        running, *unstarted = w.held
+        pending.extendleft(reversed(unstarted))
+        w.held.clear()
+        timeout = running.call.timeout
+        self._workers.remove(w)
+        w.process.terminate()
+        w.process.join(KILL_GRACE_SECONDS)
+        how = "stopped with SIGTERM"
+        if w.process.exitcode is None:  # it ignores SIGTERM
+            w.process.kill()
+            w.process.join(KILL_GRACE_SECONDS)
+            how = f"killed with SIGKILL after ignoring SIGTERM for {KILL_GRACE_SECONDS:g}s"
+        with contextlib.suppress(OSError):
+            w.conn.close()
+        self._log.error("task timed out", job=running.call.job, task=running.first,
+                        timeout=timeout, worker_pid=w.pid, how=how)
+        message = f"timed out after {timeout:g}s; its worker (pid {w.pid}) was {how}"
+        errors = [TaskError(running.first + i, "TaskTimeout", message, attempts=running.attempt)
+                  for i in range(len(running.items))]
+        return Outcome(running.first, [None] * len(running.items), errors,
+                       time.monotonic() - w.began, w.pid)
+
     def _start_worker(self) -> _Worker:
         ctx = self.setup.context
         parent_conn, child_conn = ctx.Pipe(duplex=True)
@@ -301,6 +339,12 @@ class PoolExecutor(Executor):
                 w.conn.close()
         self._workers.clear()
         self._retired.clear()
+
+
+def _deadline(w: _Worker) -> float:
+    """When ``w``'s running task times out (infinity: no timeout)."""
+    timeout = w.held[0].call.timeout if w.held else None
+    return math.inf if timeout is None else w.began + timeout
 
 
 def _join_all(processes: list[Any], timeout: float, queues: list[Any]) -> None:
