@@ -318,3 +318,16 @@ def stubborn_sleep(seconds: float) -> float:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     time.sleep(seconds)
     return seconds
+
+
+def hold_and_die(lock: Any) -> None:
+    """Take a shared lock and die holding it."""
+    lock.acquire()
+    os._exit(1)
+
+
+def take_lock_later(lock: Any) -> bool:
+    """Take a shared lock after the other task has (it never gets it if that task died)."""
+    time.sleep(0.5)
+    with lock:
+        return True

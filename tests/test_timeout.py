@@ -91,3 +91,32 @@ def test_timeout_in_the_runners_own_process_is_a_config_error(write_config, mode
     (issue,) = info.value.issues
     assert (issue.line, issue.path) == (6, "jobs.a.timeout")
     assert f"timeout needs mode process or pool, not {mode}" in issue.message
+
+
+@pytest.mark.parametrize("mode", ["process", "pool"])
+def test_a_worker_that_dies_holding_a_lock(tmp_path, mode):
+    """Tasks waiting for a lock whose holder died end by their timeout; the run ends, and
+    the dead worker's error says the lock may still be held."""
+    report = run(tmp_path, f"""\
+        shared:
+          lock: lock
+        jobs:
+          locked:
+            function: tests.tasks:hold_and_die
+            mode: {mode}
+            workers: 2
+            timeout: 2
+            tasks:
+              - args: [!ref lock]
+          waiter:
+            function: tests.tasks:take_lock_later
+            mode: {mode}
+            timeout: 2
+            args: [!ref lock]
+    """, start_method="fork")
+    assert report.status == "failed"
+    (died,) = report.jobs[0].errors
+    assert died.type == "WorkerCrashed"
+    assert "a shared lock it held, if any, stays held" in died.message
+    (waited,) = report.jobs[1].errors
+    assert waited.type == "TaskTimeout"

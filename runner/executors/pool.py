@@ -240,7 +240,7 @@ class PoolExecutor(Executor):
             self._workers.remove(w)
         w.process.join(KILL_GRACE_SECONDS)
         cause = describe_exit(w.process.exitcode)
-        message = f"worker pid {w.pid} died running this task: {cause}"
+        message = f"worker pid {w.pid} died running this task: {cause}" + _lock_note(w)
         if not w.ready:
             cause = f"it died while starting (exit code {w.process.exitcode})"
             message = (f"worker pid {w.pid} died while starting, before it ran this task "
@@ -292,7 +292,8 @@ class PoolExecutor(Executor):
             w.conn.close()
         self._log.error("task timed out", job=running.call.job, task=running.first,
                         timeout=timeout, worker_pid=w.pid, how=how)
-        message = f"timed out after {timeout:g}s; its worker (pid {w.pid}) was {how}"
+        message = f"timed out after {timeout:g}s; its worker (pid {w.pid}) was {how}" \
+            + _lock_note(w)
         errors = [TaskError(running.first + i, "TaskTimeout", message, attempts=running.attempt)
                   for i in range(len(running.items))]
         return Outcome(running.first, [None] * len(running.items), errors,
@@ -339,6 +340,14 @@ class PoolExecutor(Executor):
                 w.conn.close()
         self._workers.clear()
         self._retired.clear()
+
+
+def _lock_note(w: _Worker) -> str:
+    """A dead worker's shared locks are never released: say so where it matters."""
+    if w.held and w.held[0].call.refs:
+        return ("; a shared lock it held, if any, stays held: tasks that wait for it "
+                "end only by their timeout")
+    return ""
 
 
 def _deadline(w: _Worker) -> float:
