@@ -78,6 +78,7 @@ def run(
     raise_import_problems(config)
     base = Path(config.source).parent if config.source else Path.cwd()
     plans = {name: plan_job(name, job, base) for name, job in selected.items()}
+    _check_picklable(config, selected, plans)
 
     def on_wait(holder: dict[str, Any]) -> None:
         if progress:
@@ -178,6 +179,29 @@ def _select(config: Config, only: Sequence[str] | None) -> dict[str, Any]:
         raise UsageError(f"--only: no job named {', '.join(map(repr, unknown))} in "
                          f"{config.source or 'the config'} (jobs: {', '.join(config.jobs)})")
     return {name: job for name, job in config.jobs.items() if name in only}
+
+
+def _check_picklable(config: Config, selected: dict[str, Any], plans: dict[str, Plan]) -> None:
+    """Arguments that cannot reach a worker process are the job's error, before anything runs.
+
+    YAML cannot express such values; a Config built in Python (a lambda in args) can.
+    """
+    import pickle
+
+    issues = []
+    for name, job in selected.items():
+        if not any(mode in ("process", "pool") for mode in job.modes()):
+            continue
+        plan = plans[name]
+        try:
+            pickle.dumps((plan.call, plan.items[:1000]))
+        except Exception as exc:  # any pickling failure is reported
+            issues.append(locate_issue(config, ("jobs", name),
+                                       f"its arguments cannot be sent to a worker process "
+                                       f"({type(exc).__name__}: {exc}); use mode serial or "
+                                       "thread, or pass importable values"))
+    if issues:
+        raise ConfigError(issues)
 
 
 def _raise_problems(config: Config) -> None:

@@ -100,3 +100,24 @@ def test_journal_for_a_big_map_is_a_few_lines(write_config, tmp_path):
     assert len(lines) == 8  # ceil(100000 / (4 * 2)) items per chunk
     values = [v for line in lines for v in json.loads(line)["values"]]
     assert sorted(values) == [x * x for x in range(100_000)]
+
+
+def test_unpicklable_arguments_are_a_job_error_before_anything_runs(tmp_path):
+    """A Config built in Python can hold a lambda; process modes refuse it up front."""
+    from runner.config import Config
+    from runner.errors import ConfigError
+
+    config = Config.model_validate({"jobs": {
+        "first": {"function": "tests.tasks:square", "mode": "serial", "args": [2]},
+        "bad": {"function": "tests.tasks:echo", "mode": "pool", "args": [lambda: 1]},
+    }})
+    with pytest.raises(ConfigError) as info:
+        runner.run(config, log_dir=tmp_path / "logs")
+    (issue,) = info.value.issues
+    assert issue.path == "jobs.bad"
+    assert "cannot be sent to a worker process" in issue.message
+    assert not (tmp_path / "logs").exists()
+    serial = Config.model_validate({"jobs": {
+        "ok": {"function": "tests.tasks:echo", "mode": "thread", "args": [lambda: 1]}}})
+    report = runner.run(serial, log_dir=tmp_path / "logs")
+    assert report.exit_code == 0
