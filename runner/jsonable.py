@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-__all__ = ["dumps_document", "dumps_line", "to_jsonable"]
+__all__ = ["dumps_compact", "dumps_document", "dumps_line", "to_jsonable"]
 
 _PLAIN = (str, int, bool, type(None))
 
@@ -31,7 +31,7 @@ def to_jsonable(value: Any) -> Any:
 
 def dumps_line(obj: Any) -> bytes:
     """One compact JSON line, with its newline."""
-    return _dump_exact(obj) + b"\n"
+    return dumps_compact(obj) + b"\n"
 
 
 def dumps_document(obj: Any) -> bytes:
@@ -46,7 +46,7 @@ def dumps_document(obj: Any) -> bytes:
         return orjson.dumps(
             obj, default=repr, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
     except TypeError:
-        compact = _dump_exact(obj)
+        compact = dumps_compact(obj)
     if len(compact) <= INDENT_LIMIT_BYTES:
         return json.dumps(json.loads(compact), indent=2).encode() + b"\n"
     return compact + b"\n"
@@ -56,7 +56,7 @@ def dumps_document(obj: Any) -> bytes:
 INDENT_LIMIT_BYTES = 1 << 20
 
 
-def _dump_exact(obj: Any) -> bytes:
+def dumps_compact(obj: Any) -> bytes:
     """Compact JSON for ``obj``; only the parts orjson refuses take the slow path.
 
     A container orjson refuses is split (a mapping by key, a list in halves), so
@@ -71,12 +71,12 @@ def _dump_exact(obj: Any) -> bytes:
         pass
     if isinstance(obj, dict):
         parts = [orjson.dumps(key if isinstance(key, str) else str(key)) + b":" +
-                 _dump_exact(value) for key, value in obj.items()]
+                 dumps_compact(value) for key, value in obj.items()]
         return b"{" + b",".join(parts) + b"}"
     if isinstance(obj, list | tuple) and len(obj) == 1:
-        return b"[" + _dump_exact(obj[0]) + b"]"
+        return b"[" + dumps_compact(obj[0]) + b"]"
     if isinstance(obj, list | tuple) and len(obj) > 1:
         middle = len(obj) // 2
-        left, right = _dump_exact(obj[:middle]), _dump_exact(obj[middle:])
+        left, right = dumps_compact(obj[:middle]), dumps_compact(obj[middle:])
         return left[:-1] + b"," + right[1:]
     return json.dumps(to_jsonable(obj), separators=(",", ":")).encode()

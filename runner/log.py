@@ -23,12 +23,11 @@ import warnings
 from collections.abc import MutableMapping
 from typing import IO, Any
 
+from runner.jsonable import dumps_compact
 from runner.redact import redact_event
 from runner.work import current_task
 
 __all__ = ["TornLineWarning", "configure", "get_logger", "logger", "read_jsonl"]
-
-LEVELS = ("debug", "info", "warning", "error")
 
 _static: dict[str, Any] = {}
 _file: IO[bytes] | None = None
@@ -43,14 +42,8 @@ def _add_static(_logger: Any, _name: str,
 
 
 def _dumps(obj: Any, default: Any = None) -> bytes:
-    import orjson
-
-    try:
-        return orjson.dumps(obj, default=repr)
-    except TypeError:  # e.g. an int beyond 64 bits
-        import json
-
-        return json.dumps(obj, default=repr).encode()
+    """structlog's serializer: the same JSON as the journal (``default`` is ours: repr)."""
+    return dumps_compact(obj)
 
 
 def configure(*, path: str | None, run_id: str, process: str, level: str = "info") -> None:
