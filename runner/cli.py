@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
@@ -27,7 +28,7 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
 COMMANDS = ("run", "validate", "schema")
-_TAKES_VALUE = ("--only", "--log-dir", "--log-level", "--start-method", "--wait")
+_TAKES_VALUE = ("--only", "--log-dir", "--log-level", "--start-method", "--wait", "--grace")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS",
                      help="if another run of the same config is going, wait up to SECONDS "
                           "for it to end (default 0: exit 75 at once)")
+    run.add_argument("--grace", type=_seconds, default=None, metavar="SECONDS",
+                     help="on the first SIGINT/SIGTERM, start no more tasks and give running "
+                          "ones SECONDS to finish before stopping them (default 5; 0: stop "
+                          "at once); a second signal stops them at once")
 
     validate = commands.add_parser("validate", help="check configs without running anything")
     validate.add_argument("configs", nargs="+", metavar="CONFIG")
@@ -159,7 +164,7 @@ def _validate(paths: Sequence[str]) -> int:
 def _run(options: argparse.Namespace) -> int:
     from runner.errors import RunLocked
     from runner.report import render
-    from runner.session import run
+    from runner.session import DEFAULT_GRACE, run
 
     configs = _load_all(options.configs)
     reports: list[RunReport] = []
@@ -171,7 +176,8 @@ def _run(options: argparse.Namespace) -> int:
                 report = run(config, only=options.only, log_dir=options.log_dir,
                              log_level=options.log_level, start_method=options.start_method,
                              progress=progress, stdout_to_stderr=options.json,
-                             wait=options.wait)
+                             wait=options.wait,
+                             grace=DEFAULT_GRACE if options.grace is None else options.grace)
             except RunLocked as exc:  # this config is skipped; the others still run
                 hint = "" if options.wait else "; give --wait SECONDS to wait for it"
                 print(f"mprun: error: {exc}{hint}", file=sys.stderr, flush=True)
@@ -197,6 +203,12 @@ def _progress(event: str, fields: dict[str, Any]) -> None:
         print(f"mprun: {fields['config']} is already running (pid {fields.get('pid', '?')}, "
               f"run {fields.get('run_id', '?')}); waiting up to {fields['wait']:g}s for it",
               file=sys.stderr, flush=True)
+    elif event == "stopping":
+        # Called in a signal handler: print() there can hit a reentrant-write error.
+        name = "SIGINT" if fields["signal"] == signal.SIGINT else "SIGTERM"
+        os.write(2, f"mprun: {name}: starting no more tasks; running ones have "
+                    f"{fields['grace']:g}s to finish (send it again to stop them now)\n"
+                    .encode())
     elif event == "job started":
         workers = fields["workers"]
         print(f"mprun: {fields['job']}: {fields['tasks']} task{'s' * (fields['tasks'] != 1)} "

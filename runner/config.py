@@ -328,11 +328,18 @@ class Config(BaseModel):
     _source: str | None = PrivateAttr(default=None)
     # Set by the loader: turns a location into a located ConfigIssue.
     _locate: Any = PrivateAttr(default=None)
+    # Set by the loader: what secret-named ${VAR}s expanded to (runner.redact masks them).
+    _secret_values: list[str] = PrivateAttr(default_factory=list)
 
     @property
     def source(self) -> str | None:
         """The file this config was loaded from, if any."""
         return self._source
+
+    @property
+    def secret_values(self) -> list[str]:
+        """The values that ``${VAR}``s with a secret-looking name put into this config."""
+        return list(self._secret_values)
 
     def display_name(self) -> str:
         if self.name:

@@ -3,7 +3,8 @@
 One write per outcome, unbuffered, so a runner that dies keeps every result
 that had come back. A map chunk's consecutive successes share one line
 (``first``, ``values``) so a million tiny tasks are not a million writes; a
-failed task always has a line of its own.
+failed task always has a line of its own. A failure's message has secret
+values masked, as in the logs (``runner.redact``); results are data, kept as is.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import IO, Any
 
 from runner.jsonable import dumps_line
+from runner.redact import redact
 from runner.work import Outcome
 
 __all__ = ["Journal"]
@@ -61,5 +63,5 @@ def _lines(job: str, outcome: Outcome, attempt: int, mode: str | None) -> list[d
 def _failure(job: str, error: Any, seconds: float, pid: int,
              extra: dict[str, Any]) -> dict[str, Any]:
     return {"job": job, "task": error.task, "status": "failed",
-            "error": {"type": error.type, "message": error.message},
+            "error": {"type": error.type, "message": redact(error.message)},
             "seconds": seconds, "attempt": error.attempts, "pid": pid, **extra}

@@ -1,19 +1,23 @@
 """Load a config file: read, parse, merge defaults, validate, check imports.
 
 Every problem found is collected and raised at once as one :class:`ConfigError`
-whose issues read ``FILE:LINE:COL: jobs.add.workers: message``.
+whose issues read ``FILE:LINE:COL: jobs.add.workers: message``. What
+``${VAR}``s with a secret-looking name expanded to is registered with
+``runner.redact`` as soon as the YAML is read, and kept on the config
+(``Config.secret_values``) for the run's worker processes.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from runner import imports
+from runner import imports, redact
 from runner.config import (
     ArraySpec,
     BarrierSpec,
@@ -55,6 +59,9 @@ def load_config(path: str | os.PathLike[str], *, check_functions: bool = True) -
     name = str(path)
     text = _read(source, name)
     doc = parse(text)
+    # Registered before anything is checked, so that no message below shows one either
+    # (``workers: ${API_TOKEN}`` is reported as ``got '***'``).
+    redact.add_secret_values(doc.secrets)
     issues = [ConfigIssue(name, p.line, p.column, _dotted(p.path), p.message)
               for p in doc.problems]
     if not isinstance(doc.data, dict):
@@ -64,7 +71,7 @@ def load_config(path: str | os.PathLike[str], *, check_functions: bool = True) -
         elif doc.data is not None:
             issues.append(ConfigIssue(name, 1, 1, "", "a config is a mapping with a 'jobs' key; "
                                       f"got {_show(doc.data)}"))
-        raise ConfigError(issues)
+        raise _error(issues)
     origin = _merge_defaults(doc)
     locate = _Locator(name, doc, origin)
     # Values the YAML pass already refused are not reported twice.
@@ -82,13 +89,14 @@ def load_config(path: str | os.PathLike[str], *, check_functions: bool = True) -
         issues += fresh(locate.validation(exc))
         issues += fresh([(loc, locate.at(loc, message))
                          for loc, message in _partial_problems(doc.data, source)])
-        raise ConfigError(_unique(issues)) from None
+        raise _error(issues) from None
     config._source = str(source)
     config._locate = locate.at
+    config._secret_values = sorted(doc.secrets)
     found = problems(config) + _file_problems(config, source)
     issues += fresh([(loc, locate.at(loc, message)) for loc, message in found])
     if issues:
-        raise ConfigError(_unique(issues))
+        raise _error(issues)
     if check_functions:
         raise_import_problems(config)
     return config
@@ -209,6 +217,12 @@ def _partial_problems(data: dict[Any, Any], source: Path) -> list[tuple[Loc, str
 
 def _dotted(loc: Loc) -> str:
     return ".".join(str(part) for part in loc)
+
+
+def _error(issues: list[ConfigIssue]) -> ConfigError:
+    """One ConfigError for ``issues``, without repeats, secret values masked in messages."""
+    return ConfigError([replace(issue, message=redact.redact(issue.message))
+                        for issue in _unique(issues)])
 
 
 def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:

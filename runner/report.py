@@ -1,7 +1,9 @@
 """What a run produced: the report objects, the ``--json`` document and the human summary.
 
 Shared primitives with a secret-looking name (``api_token``) show as ``"***"``
-in both (``runner.redact``); results are shown as the tasks returned them.
+in both, and so does every secret value (a secret-named ``${VAR}``'s) inside a
+task's error message (``runner.redact``). Results, ``reduced`` and shared
+values are data: they are shown as the tasks left them.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.redact import MASK, is_secret
+from runner.redact import MASK, is_secret, redact
 from runner.work import TaskError
 
 __all__ = ["CompareEntry", "JobReport", "RunReport", "render"]
@@ -46,14 +48,16 @@ class JobReport:
     reduced: Any = None
     errors: list[TaskError] = field(default_factory=list)
     compare: list[CompareEntry] | None = None
+    not_run: int = 0  # tasks never started (an interrupt, or on_error: stop)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "mode": self.mode, "workers": self.workers,
             "status": self.status, "tasks": self.tasks, "ok": self.ok, "failed": self.failed,
+            "not_run": self.not_run,
             "seconds": round(self.seconds, 4),
             "results": self.results, "reduced": self.reduced,
-            "errors": [error.as_dict() for error in self.errors],
+            "errors": [redact(error.as_dict()) for error in self.errors],
             "compare": None if self.compare is None else [c.as_dict() for c in self.compare],
         }
 
@@ -121,7 +125,8 @@ def render(report: RunReport) -> str:
         lines.append(
             f"  {job.name}: {job.mode}, {job.workers} worker{'s' * (job.workers != 1)}, "
             f"{job.tasks} task{'s' * (job.tasks != 1)}, {job.ok} ok, {job.failed} failed, "
-            f"{job.seconds:.2f}s  [{job.status}]")
+            + (f"{job.not_run} not run, " if job.not_run else "")
+            + f"{job.seconds:.2f}s  [{job.status}]")
         lines.append(f"    results: {format_results(job.results)}")
         if job.reduced is not None:
             lines.append(f"    reduced: {_short(job.reduced)}")
@@ -131,7 +136,7 @@ def render(report: RunReport) -> str:
                       "yes" if c.same_results else "NO"] for c in job.compare]
             lines += _table(rows, "    ")
         for error in job.errors[:SHOWN_ERRORS]:
-            lines.append(f"    task {error.task} failed: {error.type}: {error.message}"
+            lines.append(f"    task {error.task} failed: {error.type}: {redact(error.message)}"
                          + (f" (after {error.attempts} attempts)" if error.attempts > 1 else ""))
         if len(job.errors) > SHOWN_ERRORS:
             lines.append(f"    ... and {len(job.errors) - SHOWN_ERRORS} more failed tasks "

@@ -16,6 +16,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from typing import Any
 
 from runner import imports, log
@@ -25,6 +26,7 @@ from runner.executors import ExecutorSetup, executor_for
 from runner.journal import Journal
 from runner.plan import Plan, auto_chunksize
 from runner.report import CompareEntry, JobReport
+from runner.signals import Stop
 from runner.work import Chunk, TaskError
 from runner.worker import WorkerInit
 
@@ -54,10 +56,12 @@ class Scheduler:
     """Runs one job at a time; remembers an interrupt so the caller can stop."""
 
     def __init__(self, *, context: Any, init: WorkerInit, journal: Journal,
-                 before_processes: Callable[[], None] | None = None) -> None:
+                 before_processes: Callable[[], None] | None = None,
+                 stop: Stop | None = None) -> None:
         self.context = context
         self.init = init
         self.journal = journal
+        self.stop = stop if stop is not None else Stop()
         self.interrupted: Interrupted | None = None
         self.stopped = False  # a job with on_error: stop failed: run no more
         self._before_processes = before_processes
@@ -102,6 +106,7 @@ class Scheduler:
         return JobReport(
             name=name, mode=modes[0], workers=first.workers, status=status, tasks=len(plan),
             ok=first.completed - failed_count, failed=failed_count,
+            not_run=len(plan) - first.completed,
             seconds=sum(run.seconds for run in runs), results=first.results, reduced=reduced,
             errors=errors, compare=compare,
         )
@@ -126,7 +131,8 @@ class Scheduler:
         completed = 0
         started = time.perf_counter()
         interrupted = None
-        setup = ExecutorSetup(workers=workers, context=self.context, init=self.init)
+        setup = ExecutorSetup(workers=workers, context=self.context, init=self.init,
+                              stop=self.stop)
         try:
             with executor_cls(setup) as executor:
                 chunks: Iterable[Chunk] = plan.chunks(chunksize)
@@ -146,13 +152,16 @@ class Scheduler:
                         if outcome.errors and last_try and job.on_error == "stop":
                             self.stopped = True
                             break
-                    if self.stopped or last_try or not failed:
+                    if self.stopped or last_try or not failed or self.stop.requested:
                         break
                     chunks = self._retry_round(name, job, plan, sorted(failed), attempt)
                 if self.stopped:  # on_error: stop: what still runs is cut short
                     executor.close(cancel=True)
         except Interrupted as exc:
             interrupted = exc
+        if interrupted is None and self.stop.signum is not None:
+            # Stopped by a signal, and every running task ended within the grace period.
+            interrupted = Interrupted(self.stop.signum)
         errors = [failed[task] for task in sorted(failed)]
         return _ModeRun(results, errors, time.perf_counter() - started, workers, completed,
                         interrupted)
@@ -164,7 +173,7 @@ class Scheduler:
         log.logger(job=name).info("retrying failed tasks", tasks=len(tasks),
                                   attempt=attempt + 1, delay=delay)
         if delay:
-            time.sleep(delay)
+            wait([self.stop.fileno()], delay)  # a stop request ends the wait
         return [Chunk(plan.call, task, plan.items[task:task + 1], attempt + 1) for task in tasks]
 
     def _reduce(self, job: Job, run: _ModeRun) -> Any:

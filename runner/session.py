@@ -31,7 +31,11 @@ from runner.scheduler import Scheduler
 from runner.shared import build, snapshot
 from runner.worker import WorkerInit
 
-__all__ = ["Progress", "run"]
+__all__ = ["DEFAULT_GRACE", "Progress", "run"]
+
+# Seconds running tasks get to finish after the first SIGINT/SIGTERM. Under
+# `docker stop` (SIGKILL 10 s after SIGTERM) this leaves time to write the summary.
+DEFAULT_GRACE = 5.0
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -51,6 +55,7 @@ def run(
     progress: Progress | None = None,
     stdout_to_stderr: bool = False,
     wait: float = 0.0,
+    grace: float = DEFAULT_GRACE,
 ) -> RunReport:
     """Run a config (a path or a loaded :class:`Config`) and return its report.
 
@@ -58,7 +63,9 @@ def run(
     :class:`RunLocked` (nothing has run) when another run of the same config
     file, under the same ``log_dir``, is still going after ``wait`` seconds.
     Task failures do not raise: they are in the report, whose ``exit_code``
-    is 1. An interrupt (SIGINT/SIGTERM) ends the run with status
+    is 1. The first SIGINT/SIGTERM starts no more tasks and gives running
+    ones ``grace`` seconds to finish (0: stop them at once); a second signal, or
+    the end of the grace period, stops them. The run then ends with status
     ``interrupted`` and exit code 130/143.
     """
     started = time.perf_counter()
@@ -89,14 +96,14 @@ def run(
         return _run_config(config, selected, plans, lock=lock, started=started + lock.waited,
                            context=context, forkserver=forkserver, log_dir=log_dir,
                            log_level=log_level, progress=progress,
-                           stdout_to_stderr=stdout_to_stderr)
+                           stdout_to_stderr=stdout_to_stderr, grace=grace)
 
 
 def _run_config(config: Config, selected: dict[str, Any], plans: dict[str, Plan], *,
                 lock: runlock.RunLock, started: float, context: Any,
                 forkserver: threading.Thread | None, log_dir: str | os.PathLike[str] | None,
                 log_level: str, progress: Progress | None,
-                stdout_to_stderr: bool) -> RunReport:
+                stdout_to_stderr: bool, grace: float) -> RunReport:
     """The run itself, under the config's lock: run folder, logs, jobs, report."""
     run_id = new_run_id()
     lock.describe(run_id, config.source or config.display_name())
@@ -110,22 +117,32 @@ def _run_config(config: Config, selected: dict[str, Any], plans: dict[str, Plan]
     init = WorkerInit(run_id=run_id, log_dir=str(run_dir) if run_dir else None,
                       log_level=log_level, sys_path=search_paths(config), shared=shared,
                       functions=sorted({job.function for job in selected.values()}),
-                      stdout_to_stderr=stdout_to_stderr)
+                      stdout_to_stderr=stdout_to_stderr,
+                      secret_values=config.secret_values)
     journal = Journal(str(run_dir / "results.jsonl") if run_dir else None)
+    stop = signals.Stop()
     scheduler = Scheduler(context=context, init=init, journal=journal,
-                          before_processes=forkserver.join if forkserver else None)
+                          before_processes=forkserver.join if forkserver else None, stop=stop)
     reports: list[JobReport] = []
+
+    def on_stop(signum: int) -> None:
+        if progress:
+            progress("stopping", {"signal": signum, "grace": grace})
+
     try:
-        with signals.interrupts():
+        with signals.interrupts(stop, grace, on_stop):
             try:
                 _run_jobs(scheduler, selected, plans, reports, progress)
             except Interrupted as exc:
                 scheduler.interrupted = exc
             if scheduler.interrupted is not None:
                 signals.quiet_interrupts()
+                logger.warning("interrupted", signal=scheduler.interrupted.signum,
+                               grace=grace)
             final_shared = snapshot(config.shared, shared)
     finally:
         journal.close()
+        stop.close()
     report = _report(config, run_id=run_id, run_dir=run_dir, reports=reports,
                      shared=final_shared, scheduler=scheduler, selected=list(selected),
                      seconds=time.perf_counter() - started)

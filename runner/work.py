@@ -21,7 +21,8 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from runner import imports
 from runner.errors import Interrupted
 from runner.shared import resolve
 
-__all__ = ["Call", "Chunk", "Outcome", "TaskError", "current_task", "run_chunk"]
+__all__ = ["Call", "Chunk", "Outcome", "TaskError", "current_task", "run_chunk", "stop_chunks"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,21 @@ class _TaskContext(threading.local):
 
 
 _context = _TaskContext()
+# The item iterator of the chunk each thread is running, so that stop_chunks()
+# can end them from a signal handler without a per-item check in the hot loop.
+_running: dict[int, Iterator[Any]] = {}
+
+
+def stop_chunks() -> None:
+    """End every running chunk after its current item; safe in a signal handler.
+
+    Each chunk's remaining items are consumed from its iterator, so its loop
+    ends at the next item and returns a short :class:`Outcome`: only the items
+    that ran have values. Chunks started afterwards run in full (executors
+    decide whether to start them).
+    """
+    for items in list(_running.values()):
+        deque(items, maxlen=0)
 
 
 def current_task() -> tuple[str | None, int | None]:
@@ -143,7 +159,11 @@ def _caller(call: Call, shared: dict[str, Any]) -> Callable[[Any], Any]:
 
 def run_chunk(chunk: Chunk, shared: dict[str, Any],
               on_error: Callable[[Call, int, BaseException], None] | None = None) -> Outcome:
-    """Run every item of ``chunk`` in order; a raising item fails alone."""
+    """Run the items of ``chunk`` in order; a raising item fails alone.
+
+    The outcome has a value for every item, unless :func:`stop_chunks` ended
+    the chunk early: then only for those before the stop.
+    """
     started = time.perf_counter()
     values: list[Any] = []
     errors: list[TaskError] = []
@@ -160,6 +180,7 @@ def run_chunk(chunk: Chunk, shared: dict[str, Any],
             return Outcome(chunk.first, values, errors, time.perf_counter() - started, os.getpid())
         append = values.append
         items = iter(chunk.items)
+        _running[threading.get_ident()] = items
         while True:
             try:
                 for item in items:
@@ -175,6 +196,7 @@ def run_chunk(chunk: Chunk, shared: dict[str, Any],
                 append(None)
     finally:
         context.job, context.done = None, None
+        _running.pop(threading.get_ident(), None)
     return Outcome(chunk.first, values, errors, time.perf_counter() - started, os.getpid())
 
 

@@ -23,8 +23,8 @@ from multiprocessing import parent_process
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from runner import imports, log
-from runner.work import Call, Outcome, TaskError, run_chunk
+from runner import imports, log, redact
+from runner.work import Call, Outcome, TaskError, run_chunk, stop_chunks
 
 __all__ = ["WorkerInit", "log_failure", "main"]
 
@@ -43,6 +43,8 @@ class WorkerInit:
     shared: dict[str, Any] = field(default_factory=dict)
     functions: list[str] = field(default_factory=list)  # imported before the first chunk
     stdout_to_stderr: bool = False
+    # Masked in this worker's logs (runner.redact); spawn and forkserver do not inherit them.
+    secret_values: list[str] = field(default_factory=list)
 
 
 def log_failure(call: Call, task: int, exc: BaseException) -> None:
@@ -57,8 +59,11 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
     ``started`` (a shared ``RawValue``) is set to 1 once start-up is over, so that
     the runner can tell a worker that could not start from one that a task killed.
     """
-    # Ctrl-C reaches the whole process group; the runner decides what workers do.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGINT (Ctrl-C reaches the whole process group; the runner forwards its own)
+    # ends the running chunk after its current item, so that a task in progress
+    # finishes within the runner's grace period and its result is kept. The
+    # runner kills the worker if the grace period ends first.
+    signal.signal(signal.SIGINT, _stop_chunk)
     # A forked worker inherits the runner's SIGTERM handler, which raises Interrupted
     # inside task code; SIGTERM (from the runner's cancel, or the whole group's)
     # must end a worker quietly, as it does under spawn and forkserver.
@@ -67,6 +72,7 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
         sys.stdout.flush()
         os.dup2(2, 1)
     imports.add_paths(init.sys_path)
+    redact.add_secret_values(init.secret_values)
     path = os.path.join(init.log_dir, f"worker-{os.getpid()}.jsonl") if init.log_dir else None
     log.configure(path=path, run_id=init.run_id, process="worker", level=init.log_level)
     logger = log.logger()
@@ -99,6 +105,10 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
         _send(conn, outcome)
         done += 1
     logger.info("worker stopped", chunks=done)
+
+
+def _stop_chunk(_signum: int, _frame: Any) -> None:
+    stop_chunks()
 
 
 def _exit_with_runner(sentinel: Any) -> None:

@@ -9,6 +9,14 @@ refused before anything is built, which stops "billion laughs" alias bombs at
 once. Recursive aliases, nesting deeper than ``MAX_DEPTH`` and scalars that
 PyYAML cannot construct (``!!int abc``, ``2020-13-45``) are reported too:
 ``parse`` never raises.
+
+``${VAR}`` and ``${VAR:-default}`` are expanded in string scalars. What a
+variable with a secret-looking name (``DB_PASSWORD``, ``API_TOKEN``: the rule
+of ``runner.redact.is_secret``) put into the document is kept in
+``Document.secrets``, whether it came from the environment or from the
+default, so that the loader can have it masked in logs and summaries wherever
+it ends up (``dsn: "pg://u:${DB_PASSWORD}@h"``). Empty values are not kept;
+``runner.redact`` decides which of the others are long enough to mask.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from runner.redact import is_secret
 from runner.shared import Ref
 
 __all__ = ["MAX_DEPTH", "MAX_VALUES", "Document", "Located", "parse"]
@@ -63,6 +72,8 @@ class Document:
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
     problems: list[Located] = field(default_factory=list)
+    # What ${VAR} / ${VAR:-default} with a secret-looking VAR expanded to (non-empty).
+    secrets: set[str] = field(default_factory=set)
 
 
 class _TooLarge(Exception):
@@ -289,12 +300,16 @@ class _Builder:
                                          "${NAME:-default}")
                 return whole
             if name in self.environ:
-                return self.environ[name]
-            if default is not None:
-                return default
-            self.problem(node, path, f"environment variable {name} is not set "
-                                     f"(give a default: ${{{name}:-value}})")
-            return ""
+                value = self.environ[name]
+            elif default is not None:
+                value = default
+            else:
+                self.problem(node, path, f"environment variable {name} is not set "
+                                         f"(give a default: ${{{name}:-value}})")
+                return ""
+            if value and is_secret(name):
+                self.doc.secrets.add(value)
+            return value
 
         return _ENV_RE.sub(substitute, node.value)
 

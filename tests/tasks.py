@@ -270,6 +270,20 @@ def login(user: str, password: str) -> str:
     return hashlib.sha256(password.encode()).hexdigest()
 
 
+def connect(dsn: str, auth: str, fail: bool = False) -> str:
+    """Log ``dsn`` and ``auth`` under ordinary keys and in the message text; raise a
+    ValueError quoting both if ``fail``; else return the sha256 of ``dsn|auth``, which
+    proves the task received the real values."""
+    import hashlib
+
+    import runner
+
+    runner.get_logger().info(f"connecting to {dsn}", dsn=dsn, auth=auth)
+    if fail:
+        raise ValueError(f"cannot connect to {dsn} with {auth}")
+    return hashlib.sha256(f"{dsn}|{auth}".encode()).hexdigest()
+
+
 def write_log_lines(path: str, count: int, tag: str = "", pad: int = 0) -> int:
     """Configure mprun's logging to ``path`` in this process and log ``count`` lines
     (``seq`` 0..count-1, ``tag``, ``pad`` characters of padding)."""
@@ -331,3 +345,11 @@ def take_lock_later(lock: Any) -> bool:
     time.sleep(0.5)
     with lock:
         return True
+
+
+def nap(seconds: float, marks: str) -> float:
+    """Leave a file in ``marks`` as the task begins, then sleep: a test sees it running."""
+    with open(os.path.join(marks, f"{os.getpid()}-{time.monotonic_ns()}"), "w"):
+        pass
+    time.sleep(seconds)
+    return seconds

@@ -381,7 +381,7 @@ def test_sigterm_ends_a_worker_as_the_default_action_does(
     if target.uses_processes:
         assert handler == "SIG_DFL"
     else:
-        assert "runner.signals" in handler or "_raise" in handler, handler
+        assert "interrupts.<locals>.on_signal" in handler, handler
 
 
 WORKERS_CONFIG = """

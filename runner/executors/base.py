@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from runner.signals import Stop
 from runner.work import Chunk, Outcome
 from runner.worker import WorkerInit
 
@@ -28,6 +29,8 @@ class ExecutorSetup:
     workers: int
     context: Any  # a multiprocessing context (fork, forkserver or spawn)
     init: WorkerInit  # shared primitives, paths and logging for each worker
+    # Set on the first SIGINT/SIGTERM: start nothing more, let running chunks end.
+    stop: Stop = field(default_factory=Stop)
 
 
 class Executor(ABC):
@@ -41,7 +44,12 @@ class Executor(ABC):
 
     @abstractmethod
     def run(self, chunks: Iterable[Chunk]) -> Iterator[Outcome]:
-        """Run ``chunks``; yield each outcome as it finishes."""
+        """Run ``chunks``; yield each outcome as it finishes.
+
+        Once ``setup.stop`` is requested, start no chunk; yield the outcomes of
+        running ones (short ones, if they were ended after their current item)
+        and return.
+        """
 
     def close(self, *, cancel: bool = False) -> None:  # noqa: B027 -- optional hook
         """Release workers. With ``cancel``, stop running work instead of waiting for it."""

@@ -117,35 +117,42 @@ class PoolExecutor(Executor):
         def next_chunk() -> Chunk | None:
             return pending.popleft() if pending else next(source, None)
 
+        stop = self.setup.stop
+        forwarded = False  # whether workers were told of the stop
         while True:
-            failed = self._dispatch(next_chunk, pending)
-            yield from failed
+            if not stop.requested:
+                yield from self._dispatch(next_chunk, pending)
             busy = [w for w in self._workers if w.held]
             if not busy:
-                if pending:
+                if pending and not stop.requested:
                     continue
                 return
-            by_handle: dict[Any, _Worker] = {}
+            by_handle: dict[Any, _Worker | None] = {}
             for w in busy:
                 by_handle[w.conn] = w
                 by_handle[w.process.sentinel] = w
+            if not forwarded:
+                by_handle[stop.fileno()] = None
             deadline = min((_deadline(w) for w in busy), default=math.inf)
             ready = wait(list(by_handle), None if deadline == math.inf
                          else max(0.0, deadline - time.monotonic()))
+            if stop.requested and not forwarded:
+                forwarded = True
+                self._forward_stop()
             for w in busy:
                 if w in self._workers and w.held and time.monotonic() >= _deadline(w) \
                         and w.conn not in ready:
                     yield self._expire(w, pending)
             for handle in ready:
-                w = by_handle[handle]
-                if w not in self._workers or not w.held:
+                answered = by_handle[handle]
+                if answered is None or answered not in self._workers or not answered.held:
                     continue
-                if handle is w.conn:
-                    outcome = self._receive(w)
+                if handle is answered.conn:
+                    outcome = self._receive(answered, pending)
                     if outcome is not None:
                         yield outcome
                         continue
-                yield from self._bury(w, pending)
+                yield from self._bury(answered, pending)
 
     def _dispatch(self, next_chunk: Any, pending: deque[Chunk]) -> list[Outcome]:
         """Give chunks to idle workers (and small ones to busy workers); start workers."""
@@ -212,12 +219,17 @@ class PoolExecutor(Executor):
                                   os.getpid()))
             return None
 
-    def _receive(self, w: _Worker) -> Outcome | None:
+    def _receive(self, w: _Worker, pending: deque[Chunk]) -> Outcome | None:
         try:
             outcome: Outcome = w.conn.recv()
         except (EOFError, OSError):
             return None
-        w.held.popleft()
+        chunk = w.held.popleft()
+        done = len(outcome.values)
+        if done < len(chunk.items) and not self.setup.stop.requested:
+            # Ended early by a SIGINT meant for the worker alone: the rest still runs.
+            pending.appendleft(Chunk(chunk.call, chunk.first + done, chunk.items[done:],
+                                     chunk.attempt))
         w.began = time.monotonic()
         average = self._chunk_seconds
         self._chunk_seconds = outcome.seconds if average is None \
@@ -232,7 +244,7 @@ class PoolExecutor(Executor):
     def _bury(self, w: _Worker, pending: deque[Chunk]) -> Iterator[Outcome]:
         """``w`` died: fail the chunk it was running, hand back the ones it had not begun."""
         while w.held and w.conn.poll():  # answers that arrived before it died
-            outcome = self._receive(w)
+            outcome = self._receive(w, pending)
             if outcome is None:
                 break
             yield outcome
@@ -251,6 +263,10 @@ class PoolExecutor(Executor):
         with contextlib.suppress(OSError):
             w.conn.close()
         if not w.held:
+            return
+        if not w.ready and self.setup.stop.requested:
+            # Ctrl-C reached it before it could handle SIGINT: its chunks never began.
+            pending.extendleft(reversed(w.held))
             return
         running, *unstarted = w.held
         pending.extendleft(reversed(unstarted))
@@ -298,6 +314,15 @@ class PoolExecutor(Executor):
                   for i in range(len(running.items))]
         return Outcome(running.first, [None] * len(running.items), errors,
                        time.monotonic() - w.began, w.pid)
+
+    def _forward_stop(self) -> None:
+        """Tell every worker to end its chunk after the current item (the worker's SIGINT)."""
+        for w in self._workers:
+            if w.held:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(w.pid, signal.SIGINT)
+        self._log.warning("stopping: running tasks may finish",
+                          running=sum(1 for w in self._workers if w.held))
 
     def _start_worker(self) -> _Worker:
         ctx = self.setup.context

@@ -18,5 +18,8 @@ __all__ = ["SerialExecutor"]
 class SerialExecutor(Executor):
     def run(self, chunks: Iterable[Chunk]) -> Iterator[Outcome]:
         shared = self.setup.init.shared
+        stop = self.setup.stop
         for chunk in chunks:
+            if stop.requested:
+                return
             yield run_chunk(chunk, shared, log_failure)

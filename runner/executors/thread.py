@@ -13,6 +13,7 @@ would.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -39,7 +40,11 @@ class ThreadExecutor(Executor):
 
     def _work(self) -> None:
         shared = self.setup.init.shared
+        stop = self.setup.stop
         while (chunk := self._inbox.get()) is not None:
+            if stop.requested:  # queued before the stop: it never starts
+                self._outbox.put(Outcome(chunk.first, [], [], 0.0, os.getpid()))
+                continue
             try:
                 self._outbox.put(run_chunk(chunk, shared, log_failure))
             except BaseException as exc:
@@ -50,8 +55,9 @@ class ThreadExecutor(Executor):
         limit = self.setup.workers * QUEUED_PER_THREAD
         in_flight = 0
         exhausted = False
+        stop = self.setup.stop
         while True:
-            while not exhausted and in_flight < limit:
+            while not exhausted and in_flight < limit and not stop.requested:
                 chunk = next(pending, None)
                 if chunk is None:
                     exhausted = True

@@ -1,0 +1,241 @@
+"""SIGINT and SIGTERM: the first stops dispatch and lets running tasks finish within the
+grace period; a second signal, or the end of the grace period, stops them.
+
+Every case runs the CLI as a subprocess, signals it once the tasks are seen running
+(each task leaves a file as it begins), and checks the exit code, the JSON report,
+``summary.json``, ``results.jsonl`` and that no process of the run is left.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from runner.log import read_jsonl
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.timeout(90)
+
+CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Interrupted:
+    """One run of the CLI that the test signals while its tasks run."""
+
+    def __init__(self, tmp_path: Path, config: str, *args: str) -> None:
+        self.logs = tmp_path / "logs"
+        self.marks = tmp_path / "marks"
+        self.marks.mkdir()
+        path = tmp_path / "config.yaml"
+        path.write_text(config.replace("MARKS", str(self.marks)))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "runner", str(path), "--json", "--log-dir", str(self.logs),
+             *args],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.children: list[psutil.Process] = []
+
+    def wait_running(self, count: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while len(list(self.marks.iterdir())) < count:
+            assert self.proc.poll() is None, self.proc.communicate()
+            assert time.monotonic() < deadline, "the tasks never started"
+            time.sleep(0.02)
+        self.children = psutil.Process(self.proc.pid).children(recursive=True)
+
+    def signal(self, sig: int) -> float:
+        self.proc.send_signal(sig)
+        return time.monotonic()
+
+    def finish(self, timeout: float = 45) -> tuple[int, dict[str, Any], str]:
+        try:
+            stdout, stderr = self.proc.communicate(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+        _, alive = psutil.wait_procs(self.children, timeout=5)
+        assert alive == [], f"left behind: {alive}"
+        assert "Traceback" not in stderr, stderr
+        doc = json.loads(stdout)
+        summary = json.loads((self.logs / "latest" / "summary.json").read_text())
+        assert summary == doc
+        return self.proc.returncode, doc, stderr
+
+    def journal(self) -> list[dict[str, Any]]:
+        return list(read_jsonl(self.logs / "latest" / "results.jsonl"))
+
+    @property
+    def started(self) -> int:
+        return len(list(self.marks.iterdir()))
+
+
+NAPS = """
+    jobs:
+      naps:
+        function: tests.tasks:nap
+        mode: {mode}
+        workers: 2
+        args: [MARKS]
+        map: {items}
+      never:
+        function: tests.tasks:square
+        args: [1]
+"""
+
+
+@pytest.mark.parametrize(("mode", "sig"), [
+    ("serial", signal.SIGINT), ("serial", signal.SIGTERM), ("thread", signal.SIGINT),
+    ("process", signal.SIGTERM), ("pool", signal.SIGINT), ("pool", signal.SIGTERM)])
+def test_running_tasks_finish_within_the_grace_period(tmp_path, mode, sig):
+    """The first signal starts nothing new; the tasks already running finish and are kept."""
+    run = Interrupted(tmp_path, NAPS.format(mode=mode, items=[1.0] * 8), "--grace", "20")
+    running = 1 if mode == "serial" else 2
+    run.wait_running(running)
+    sent = run.signal(sig)
+    code, doc, stderr = run.finish()
+    took = time.monotonic() - sent
+    assert code == CODES[sig]
+    assert doc["status"] == "interrupted" and doc["exit_code"] == code
+    assert doc["not_run"] == ["never"]
+    job = doc["jobs"][0]
+    assert job["status"] == "interrupted"
+    assert run.started == running, "a task started after the signal"
+    assert (job["ok"], job["failed"], job["not_run"]) == (running, 0, 8 - running)
+    assert job["results"] == [1.0] * running + [None] * (8 - running)
+    assert took < 10, "it waited for more than the running tasks"
+    ok = [line for line in run.journal() if line["status"] == "ok"]
+    assert sum(len(line.get("values", [None])) for line in ok) == running
+    assert "starting no more tasks" in stderr
+
+
+@pytest.mark.parametrize("mode", ["process", "pool"])
+def test_grace_period_under_every_start_method(tmp_path, mode, start_method):
+    run = Interrupted(tmp_path, NAPS.format(mode=mode, items=[1.0] * 6), "--grace", "20",
+                      "--start-method", start_method)
+    run.wait_running(2)
+    run.signal(signal.SIGINT)
+    code, doc, _ = run.finish()
+    assert code == 130
+    assert doc["jobs"][0]["results"] == [1.0, 1.0, None, None, None, None]
+
+
+@pytest.mark.parametrize("mode", ["serial", "thread", "process", "pool"])
+def test_end_of_grace_period_stops_running_tasks(tmp_path, mode):
+    run = Interrupted(tmp_path, NAPS.format(mode=mode, items=[60] * 4), "--grace", "1")
+    run.wait_running(1 if mode == "serial" else 2)
+    sent = run.signal(signal.SIGTERM)
+    code, doc, _ = run.finish()
+    assert 1 <= time.monotonic() - sent < 20
+    assert code == 143
+    job = doc["jobs"][0]
+    assert job["status"] == "interrupted"
+    assert job["ok"] == 0
+
+
+@pytest.mark.parametrize("mode", ["serial", "thread", "process", "pool"])
+def test_second_signal_stops_running_tasks_at_once(tmp_path, mode):
+    run = Interrupted(tmp_path, NAPS.format(mode=mode, items=[60] * 4), "--grace", "60")
+    run.wait_running(1 if mode == "serial" else 2)
+    sent = run.signal(signal.SIGINT)
+    time.sleep(0.5)
+    assert run.proc.poll() is None, "the first signal did not wait for the running tasks"
+    run.signal(signal.SIGINT)
+    code, doc, _ = run.finish()
+    assert time.monotonic() - sent < 20
+    assert code == 130
+    assert doc["jobs"][0]["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("mode", ["serial", "pool"])
+def test_grace_zero_stops_at_once(tmp_path, mode):
+    run = Interrupted(tmp_path, NAPS.format(mode=mode, items=[60] * 4), "--grace", "0")
+    run.wait_running(1 if mode == "serial" else 2)
+    sent = run.signal(signal.SIGINT)
+    code, doc, stderr = run.finish()
+    assert time.monotonic() - sent < 15
+    assert code == 130
+    assert doc["jobs"][0]["ok"] == 0
+    assert "starting no more tasks" not in stderr
+
+
+@pytest.mark.parametrize("mode", ["serial", "thread", "pool"])
+def test_a_chunk_of_many_items_stops_after_its_current_item(tmp_path, mode):
+    """With one chunk holding every item, a stop still ends it after the running item."""
+    config = NAPS.format(mode=mode, items=[0.4] * 40).replace(
+        "map:", "chunksize: 40\n        map:")
+    run = Interrupted(tmp_path, config, "--grace", "20")
+    run.wait_running(1)
+    run.signal(signal.SIGINT)
+    code, doc, _ = run.finish()
+    assert code == 130
+    job = doc["jobs"][0]
+    started = run.started
+    assert 1 <= started < 40
+    assert job["ok"] == started, "every item that started finished, and no other"
+    assert job["results"][:started] == [0.4] * started
+    assert job["results"][started:] == [None] * (40 - started)
+    assert job["not_run"] == 40 - started
+
+
+def test_a_worker_signalled_alone_loses_no_task(tmp_path):
+    """SIGINT sent to one worker (not the runner) cuts its chunk short; the rest of the
+    chunk is run by another worker and the job succeeds."""
+    config = """
+        jobs:
+          naps:
+            function: tests.tasks:nap
+            mode: pool
+            workers: 1
+            chunksize: 10
+            args: [MARKS]
+            map: [0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2]
+    """
+    run = Interrupted(tmp_path, config)
+    run.wait_running(1)
+    workers = [p for p in run.children if "forkserver" not in " ".join(p.cmdline())]
+    assert len(workers) == 1
+    workers[0].send_signal(signal.SIGINT)
+    code, doc, _ = run.finish()
+    assert code == 0
+    job = doc["jobs"][0]
+    assert (job["ok"], job["failed"], job["not_run"]) == (10, 0, 0)
+    assert job["results"] == [0.2] * 10
+    assert run.started == 10, "an item ran twice"
+
+
+def test_retry_delay_is_cut_short_by_a_signal(tmp_path):
+    """A job waiting out its retry_delay stops at the first signal, without retrying."""
+    config = """
+        jobs:
+          flaky:
+            function: tests.tasks:always_fail
+            mode: serial
+            retries: 3
+            retry_delay: 60
+    """
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    logs = tmp_path / "logs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", str(path), "--json", "--log-dir", str(logs)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = logs / "latest" / "results.jsonl"
+    deadline = time.monotonic() + 30
+    while not (journal.exists() and journal.read_text()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 10
+    assert proc.returncode == 143
+    doc = json.loads(stdout)
+    assert doc["jobs"][0]["status"] == "interrupted"
+    assert doc["jobs"][0]["errors"][0]["attempts"] == 1
