@@ -28,7 +28,8 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
 COMMANDS = ("run", "validate", "schema")
-_TAKES_VALUE = ("--only", "--log-dir", "--log-level", "--start-method", "--wait", "--grace")
+_TAKES_VALUE = ("--only", "--log-dir", "--log-level", "--start-method", "--wait", "--grace",
+                "--resume")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="on the first SIGINT/SIGTERM, start no more tasks and give running "
                           "ones SECONDS to finish before stopping them (default 5; 0: stop "
                           "at once); a second signal stops them at once")
+
+    run.add_argument("--resume", metavar="RUN_ID",
+                     help="run only the tasks that did not succeed in that earlier run "
+                          "(a folder under --log-dir, or 'latest'); its results are reused")
+    run.add_argument("--force", action="store_true",
+                     help="with --resume: resume even though the config's tasks changed")
 
     validate = commands.add_parser("validate", help="check configs without running anything")
     validate.add_argument("configs", nargs="+", metavar="CONFIG")
@@ -162,10 +169,14 @@ def _validate(paths: Sequence[str]) -> int:
 
 
 def _run(options: argparse.Namespace) -> int:
-    from runner.errors import RunLocked
+    from runner.errors import RunLocked, UsageError
     from runner.report import render
     from runner.session import DEFAULT_GRACE, run
 
+    if options.resume is not None and len(options.configs) > 1:
+        raise UsageError("--resume takes one config: a run id belongs to one config's run")
+    if options.force and options.resume is None:
+        raise UsageError("--force goes with --resume RUN_ID")
     configs = _load_all(options.configs)
     reports: list[RunReport] = []
     exit_code = EXIT_OK
@@ -177,7 +188,8 @@ def _run(options: argparse.Namespace) -> int:
                              log_level=options.log_level, start_method=options.start_method,
                              progress=progress, stdout_to_stderr=options.json,
                              wait=options.wait,
-                             grace=DEFAULT_GRACE if options.grace is None else options.grace)
+                             grace=DEFAULT_GRACE if options.grace is None else options.grace,
+                             resume=options.resume, force=options.force)
             except RunLocked as exc:  # this config is skipped; the others still run
                 hint = "" if options.wait else "; give --wait SECONDS to wait for it"
                 print(f"mprun: error: {exc}{hint}", file=sys.stderr, flush=True)

@@ -29,6 +29,22 @@ class Journal:
         lines = b"".join(dumps_line(line) for line in _lines(job, outcome, attempt, mode))
         self._file.write(lines)
 
+    def reused(self, job: str, values: dict[int, Any], run_id: str) -> None:
+        """Record results taken over from run ``run_id`` (``--resume``), so that this
+        run's journal is whole and can be resumed in turn."""
+        if self._file is None or not values:
+            return
+        lines = []
+        tasks = sorted(values)
+        start = 0
+        for end in range(1, len(tasks) + 1):
+            if end == len(tasks) or tasks[end] != tasks[end - 1] + 1:
+                lines.append(dumps_line({"job": job, "first": tasks[start], "status": "ok",
+                                         "values": [values[t] for t in tasks[start:end]],
+                                         "reused": run_id}))
+                start = end
+        self._file.write(b"".join(lines))
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()

@@ -11,7 +11,7 @@ import csv
 import json
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +34,39 @@ class Plan:
 
     call: Call
     items: Sequence[Any]
+    # Results an earlier run already has (``--resume``): task index -> value.
+    reused: dict[int, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def to_run(self) -> int:
+        """How many tasks this run runs."""
+        return len(self.items) - len(self.reused)
+
     def chunks(self, chunksize: int) -> Iterator[Chunk]:
-        for first in range(0, len(self.items), chunksize):
-            yield Chunk(self.call, first, self._slice(first, first + chunksize))
+        """The tasks to run, ``chunksize`` consecutive ones at most per chunk."""
+        if not self.reused:
+            for first in range(0, len(self.items), chunksize):
+                yield Chunk(self.call, first, self._slice(first, first + chunksize))
+            return
+        for start, stop in _gaps(sorted(self.reused), len(self.items)):
+            for first in range(start, stop, chunksize):
+                yield Chunk(self.call, first, self._slice(first, min(first + chunksize, stop)))
 
     def _slice(self, start: int, stop: int) -> Any:
         part = self.items[start:stop]
         return part if isinstance(part, range | list) else list(part)
+
+
+def _gaps(skipped: list[int], total: int) -> Iterator[tuple[int, int]]:
+    """The ``[start, stop)`` runs of ``range(total)`` between the sorted ``skipped``."""
+    start = 0
+    for index in [*skipped, total]:
+        if index > start:
+            yield start, index
+        start = index + 1
 
 
 def auto_chunksize(tasks: int, workers: int) -> int:

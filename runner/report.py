@@ -49,12 +49,13 @@ class JobReport:
     errors: list[TaskError] = field(default_factory=list)
     compare: list[CompareEntry] | None = None
     not_run: int = 0  # tasks never started (an interrupt, or on_error: stop)
+    reused: int = 0  # results taken over from an earlier run (--resume)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "mode": self.mode, "workers": self.workers,
             "status": self.status, "tasks": self.tasks, "ok": self.ok, "failed": self.failed,
-            "not_run": self.not_run,
+            "not_run": self.not_run, "reused": self.reused,
             "seconds": round(self.seconds, 4),
             "results": self.results, "reduced": self.reduced,
             "errors": [redact(error.as_dict()) for error in self.errors],
@@ -73,6 +74,8 @@ class RunReport:
     jobs: list[JobReport]
     shared: dict[str, Any]
     not_run: list[str] = field(default_factory=list)
+    resumed_from: str | None = None  # --resume RUN_ID
+    resume_notes: list[str] = field(default_factory=list)  # changes --force let through
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` document (DESIGN.md, "Command line"); also ``summary.json``.
@@ -89,6 +92,9 @@ class RunReport:
         }
         if self.not_run:
             doc["not_run"] = list(self.not_run)
+        if self.resumed_from:
+            doc["resumed_from"] = self.resumed_from
+            doc["resume_notes"] = list(self.resume_notes)
         return doc
 
 
@@ -120,12 +126,14 @@ def _table(rows: list[list[str]], indent: str) -> list[str]:
 
 def render(report: RunReport) -> str:
     """The human summary printed on stdout at the end of a run."""
-    lines = [f"{report.config}  run {report.run_id}"]
+    lines = [f"{report.config}  run {report.run_id}"
+             + (f" (resumes {report.resumed_from})" if report.resumed_from else "")]
     for job in report.jobs:
         lines.append(
             f"  {job.name}: {job.mode}, {job.workers} worker{'s' * (job.workers != 1)}, "
             f"{job.tasks} task{'s' * (job.tasks != 1)}, {job.ok} ok, {job.failed} failed, "
             + (f"{job.not_run} not run, " if job.not_run else "")
+            + (f"{job.reused} reused, " if job.reused else "")
             + f"{job.seconds:.2f}s  [{job.status}]")
         lines.append(f"    results: {format_results(job.results)}")
         if job.reduced is not None:

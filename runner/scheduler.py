@@ -64,10 +64,13 @@ class Scheduler:
         self.stop = stop if stop is not None else Stop()
         self.interrupted: Interrupted | None = None
         self.stopped = False  # a job with on_error: stop failed: run no more
+        self.resumed_from: str | None = None  # the run whose results plans reuse
         self._before_processes = before_processes
 
     def run_job(self, name: str, job: Job, plan: Plan) -> JobReport:
         modes = job.modes()
+        if plan.reused:
+            self.journal.reused(name, plan.reused, self.resumed_from or "?")
         runs = []
         for mode in modes:
             run = self._run_mode(name, job, plan, mode, tag=mode if len(modes) > 1 else None)
@@ -106,7 +109,7 @@ class Scheduler:
         return JobReport(
             name=name, mode=modes[0], workers=first.workers, status=status, tasks=len(plan),
             ok=first.completed - failed_count, failed=failed_count,
-            not_run=len(plan) - first.completed,
+            not_run=len(plan) - first.completed, reused=len(plan.reused),
             seconds=sum(run.seconds for run in runs), results=first.results, reduced=reduced,
             errors=errors, compare=compare,
         )
@@ -125,10 +128,12 @@ class Scheduler:
         elif job.chunksize != "auto":
             chunksize = job.chunksize
         else:
-            chunksize = auto_chunksize(len(plan), workers)
+            chunksize = auto_chunksize(plan.to_run, workers)
         results: list[Any] = [None] * len(plan)
+        for task, value in plan.reused.items():
+            results[task] = value
         failed: dict[int, TaskError] = {}
-        completed = 0
+        completed = len(plan.reused)
         started = time.perf_counter()
         interrupted = None
         setup = ExecutorSetup(workers=workers, context=self.context, init=self.init,

@@ -14,9 +14,10 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner import context as mp_context
 from runner import imports, log, runlock, signals
@@ -30,6 +31,9 @@ from runner.report import JobReport, RunReport
 from runner.scheduler import Scheduler
 from runner.shared import build, snapshot
 from runner.worker import WorkerInit
+
+if TYPE_CHECKING:
+    from runner.resume import Resumed
 
 __all__ = ["DEFAULT_GRACE", "Progress", "run"]
 
@@ -56,6 +60,8 @@ def run(
     stdout_to_stderr: bool = False,
     wait: float = 0.0,
     grace: float = DEFAULT_GRACE,
+    resume: str | None = None,
+    force: bool = False,
 ) -> RunReport:
     """Run a config (a path or a loaded :class:`Config`) and return its report.
 
@@ -67,6 +73,11 @@ def run(
     ones ``grace`` seconds to finish (0: stop them at once); a second signal, or
     the end of the grace period, stops them. The run then ends with status
     ``interrupted`` and exit code 130/143.
+
+    ``resume`` names an earlier run (a folder under ``log_dir``, or ``latest``)
+    whose successful tasks are not run again (``runner.resume``); it raises
+    :class:`~runner.resume.ResumeRefused` (nothing has run) when that run's
+    tasks differ from the config's, unless ``force``.
     """
     started = time.perf_counter()
     if isinstance(target, Config):
@@ -92,18 +103,25 @@ def run(
             progress("waiting for lock", {**holder, "config": config.source, "wait": wait})
 
     with runlock.locked(log_dir, config.source, wait=wait, on_wait=on_wait) as lock:
+        resumed = None
+        if resume is not None:  # under the lock: that run cannot still be adding results
+            from runner import resume as resuming
+
+            resumed = resuming.match(log_dir, resume, config, plans, force=force)
+            plans = {name: replace(plan, reused=resumed.reused.get(name, {}))
+                     for name, plan in plans.items()}
         # A run's seconds do not count the time it waited for the lock.
         return _run_config(config, selected, plans, lock=lock, started=started + lock.waited,
                            context=context, forkserver=forkserver, log_dir=log_dir,
                            log_level=log_level, progress=progress,
-                           stdout_to_stderr=stdout_to_stderr, grace=grace)
+                           stdout_to_stderr=stdout_to_stderr, grace=grace, resumed=resumed)
 
 
 def _run_config(config: Config, selected: dict[str, Any], plans: dict[str, Plan], *,
                 lock: runlock.RunLock, started: float, context: Any,
                 forkserver: threading.Thread | None, log_dir: str | os.PathLike[str] | None,
                 log_level: str, progress: Progress | None,
-                stdout_to_stderr: bool, grace: float) -> RunReport:
+                stdout_to_stderr: bool, grace: float, resumed: Resumed | None) -> RunReport:
     """The run itself, under the config's lock: run folder, logs, jobs, report."""
     run_id = new_run_id()
     lock.describe(run_id, config.source or config.display_name())
@@ -113,6 +131,13 @@ def _run_config(config: Config, selected: dict[str, Any], plans: dict[str, Plan]
     logger = log.logger()
     logger.info("run started", config=config.source, jobs=list(selected),
                 start_method=context.get_start_method())
+    if run_dir:
+        from runner.resume import MANIFEST, write_manifest
+
+        write_manifest(run_dir / MANIFEST, run_id, config, plans)
+    if resumed is not None:
+        logger.info("resuming", run=resumed.run_id, changes=resumed.notes,
+                    reused={name: len(plan.reused) for name, plan in plans.items()})
     shared = build(config.shared, context)
     init = WorkerInit(run_id=run_id, log_dir=str(run_dir) if run_dir else None,
                       log_level=log_level, sys_path=search_paths(config), shared=shared,
@@ -123,6 +148,7 @@ def _run_config(config: Config, selected: dict[str, Any], plans: dict[str, Plan]
     stop = signals.Stop()
     scheduler = Scheduler(context=context, init=init, journal=journal,
                           before_processes=forkserver.join if forkserver else None, stop=stop)
+    scheduler.resumed_from = resumed.run_id if resumed else None
     reports: list[JobReport] = []
 
     def on_stop(signum: int) -> None:
@@ -146,6 +172,8 @@ def _run_config(config: Config, selected: dict[str, Any], plans: dict[str, Plan]
     report = _report(config, run_id=run_id, run_dir=run_dir, reports=reports,
                      shared=final_shared, scheduler=scheduler, selected=list(selected),
                      seconds=time.perf_counter() - started)
+    if resumed is not None:
+        report.resumed_from, report.resume_notes = resumed.run_id, resumed.notes
     if run_dir:
         (run_dir / "summary.json").write_bytes(dumps_document(report.as_dict()))
     logger.info("run finished", status=report.status, exit_code=report.exit_code,

@@ -353,3 +353,19 @@ def nap(seconds: float, marks: str) -> float:
         pass
     time.sleep(seconds)
     return seconds
+
+
+def tally(x: Any, calls: str, fail_flag: str = "") -> Any:
+    """Leave a file in ``calls`` naming ``x``; fail items divisible by 3 while
+    ``fail_flag`` exists. A test sees exactly which tasks ran."""
+    with open(os.path.join(calls, f"{x}-{time.monotonic_ns()}"), "w"):
+        pass
+    if fail_flag and os.path.exists(fail_flag) and isinstance(x, int) and x % 3 == 0:
+        raise ValueError(f"{x} fails while {fail_flag} exists")
+    return x * x if isinstance(x, int) else x
+
+
+def tally_slowly(x: Any, calls: str, fail_flag: str = "") -> Any:
+    """``tally`` after 0.15 s: a run a test can stop part way."""
+    time.sleep(0.15)
+    return tally(x, calls, fail_flag)

@@ -1,0 +1,198 @@
+"""``--resume RUN_ID``: run again only the tasks an earlier run did not finish.
+
+Data flow::
+
+    run R (any run) ── writes R/tasks.json before its first job: each job's
+                       function, args, kwargs and items (a range as its bounds)
+    mprun --resume R ── tasks.json + R/results.jsonl ──> which tasks of R succeeded
+                     ── the config's jobs now ──> match task by task ──> Plan.reused
+
+A task is known by its job's name and its arguments: the function, the job's
+``args``/``kwargs`` and its own item, as canonical JSON (keys sorted). When a
+job's tasks are the same, in the same order (one digest of the whole job says
+so), task *i* is task *i*. When their order changed, each task takes the
+earlier result of an identical task, one result per task, so that reordering
+reruns nothing and identical calls (``repeat``) stay separate. When tasks were
+added, removed or changed, the resume is refused unless ``force``: then only
+the tasks with an identical earlier success are skipped.
+
+Reused results are what ``results.jsonl`` holds: JSON (a tuple is a list).
+The new run writes them into its own journal, so it can be resumed in turn.
+Jobs that compare modes are always run again: their point is the timing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.config import Config
+from runner.errors import UsageError
+from runner.jsonable import dumps_compact
+from runner.plan import Plan
+
+__all__ = ["MANIFEST", "ResumeRefused", "Resumed", "match", "write_manifest"]
+
+MANIFEST = "tasks.json"
+FORMAT = 1
+
+
+class ResumeRefused(UsageError):
+    """The run cannot be resumed as asked (exit 2); nothing has run."""
+
+
+@dataclass
+class Resumed:
+    """What a resumed run takes over from the earlier one."""
+
+    run_id: str
+    reused: dict[str, dict[int, Any]] = field(default_factory=dict)  # job -> task -> value
+    notes: list[str] = field(default_factory=list)  # what --force let through
+
+
+def _entry(plan: Plan, compare: bool) -> dict[str, Any]:
+    call = plan.call
+    entry: dict[str, Any] = {"function": call.function, "kind": call.kind,
+                             "args": call.args, "kwargs": call.kwargs, "unpack": call.unpack,
+                             "compare": compare}
+    if isinstance(plan.items, range):
+        entry["range"] = [plan.items.start, plan.items.stop, plan.items.step]
+    else:
+        entry["items"] = plan.items
+    return entry
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def write_manifest(path: Path, run_id: str, config: Config,
+                   plans: dict[str, Plan]) -> None:
+    """Write ``tasks.json``: what ``--resume`` needs to know this run's tasks by."""
+    jobs = []
+    for name, plan in plans.items():
+        body = dumps_compact(_entry(plan, len(config.jobs[name].modes()) > 1))
+        jobs.append(dumps_compact(name) + b':{"digest":"%s","tasks":%d,"entry":%s}' % (
+            _digest(body).encode(), len(plan), body))
+    head = dumps_compact({"format": FORMAT, "run_id": run_id,
+                          "config": os.path.abspath(config.source) if config.source else None})
+    path.write_bytes(head[:-1] + b',"jobs":{' + b",".join(jobs) + b"}}\n")
+
+
+def match(log_dir: str | os.PathLike[str] | None, run_id: str, config: Config,
+          plans: dict[str, Plan], *, force: bool = False) -> Resumed:
+    """Which tasks of ``plans`` the run ``run_id`` already did; raise ResumeRefused if the
+    tasks changed since (unless ``force``) or that run cannot be read."""
+    run_dir = _run_dir(log_dir, run_id)
+    try:
+        manifest = json.loads((run_dir / MANIFEST).read_bytes())
+    except FileNotFoundError:
+        raise ResumeRefused(f"--resume {run_id}: {run_dir} has no {MANIFEST} (it was made by "
+                            "an mprun without --resume, or is not a run folder)") from None
+    except ValueError as exc:
+        raise ResumeRefused(f"--resume {run_id}: {run_dir / MANIFEST} is damaged: {exc}") \
+            from None
+    resumed = Resumed(run_id=run_dir.name)
+    changes: list[str] = []
+    here = os.path.abspath(config.source) if config.source else None
+    if manifest.get("config") != here:
+        changes.append(f"run {run_dir.name} was of {manifest.get('config')}, not {here}")
+    done = _successes(run_dir)
+    old_jobs: dict[str, Any] = manifest.get("jobs", {})
+    for name in old_jobs:
+        if name not in config.jobs:
+            changes.append(f"job {name!r} of run {run_dir.name} is not in the config")
+    for name, plan in plans.items():
+        old = old_jobs.get(name)
+        if old is None or old["entry"].get("compare"):
+            continue  # not in that run (it ran other --only jobs), or a compare job
+        body = dumps_compact(_entry(plan, len(config.jobs[name].modes()) > 1))
+        succeeded = done.get(name, {})
+        if old["digest"] == _digest(body):
+            resumed.reused[name] = succeeded
+            continue
+        reused, change = _match_tasks(old["entry"], json.loads(body), succeeded)
+        resumed.reused[name] = reused
+        if change:
+            changes.append(f"jobs.{name}: {change}")
+    if changes and not force:
+        raise ResumeRefused(
+            f"--resume {run_dir.name}: the tasks changed since that run: "
+            + "; ".join(changes) + ". Give --force to resume anyway (tasks with the same "
+            "arguments as a task that succeeded then are not run again).")
+    resumed.notes = changes
+    return resumed
+
+
+def _run_dir(log_dir: str | os.PathLike[str] | None, run_id: str) -> Path:
+    if log_dir is None:
+        raise ResumeRefused("--resume needs a log directory (the earlier run's results)")
+    if not run_id or "/" in run_id or run_id in (".", ".."):
+        raise ResumeRefused(f"--resume: {run_id!r} is not a run id (a folder name under "
+                            f"{log_dir}, or 'latest')")
+    path = Path(log_dir) / run_id
+    if not path.is_dir():
+        raise ResumeRefused(f"--resume: no run {run_id!r} under {log_dir}")
+    return path.resolve()
+
+
+def _successes(run_dir: Path) -> dict[str, dict[int, Any]]:
+    """job -> task -> value, for every task that succeeded in the run's journal."""
+    from runner.log import read_jsonl
+
+    path = run_dir / "results.jsonl"
+    if not path.exists():
+        return {}
+    done: dict[str, dict[int, Any]] = defaultdict(dict)
+    for line in read_jsonl(path):
+        if line.get("status") != "ok" or "mode" in line:
+            continue
+        job = done[line["job"]]
+        if "values" in line:
+            first = line["first"]
+            job.update(zip(range(first, first + len(line["values"])), line["values"],
+                           strict=True))
+        else:
+            job[line["task"]] = line.get("value")
+    return done
+
+
+def _keys(entry: dict[str, Any]) -> list[bytes]:
+    """Each task's identity: canonical JSON of its function, shared arguments and item."""
+    head = [entry["function"], entry["kind"], entry["args"], entry["kwargs"], entry["unpack"]]
+    items = range(*entry["range"]) if "range" in entry else entry["items"]
+    return [json.dumps([*head, item], sort_keys=True, separators=(",", ":")).encode()
+            for item in items]
+
+
+def _match_tasks(old: dict[str, Any], new: dict[str, Any],
+                 succeeded: dict[int, Any]) -> tuple[dict[int, Any], str]:
+    """The earlier results new tasks can take, and what changed ('' if only the order)."""
+    old_keys, new_keys = _keys(old), _keys(new)
+    available: dict[bytes, deque[int]] = defaultdict(deque)
+    for index, key in enumerate(old_keys):
+        if index in succeeded:
+            available[key].append(index)
+    reused = {}
+    for index, key in enumerate(new_keys):
+        if available[key]:
+            reused[index] = succeeded[available[key].popleft()]
+    remaining: dict[bytes, int] = defaultdict(int)
+    for key in old_keys:
+        remaining[key] += 1
+    added = 0
+    for key in new_keys:
+        if remaining[key]:
+            remaining[key] -= 1
+        else:
+            added += 1
+    removed = sum(remaining.values())
+    if not added and not removed:
+        return reused, ""
+    return reused, (f"{added} task{'s' * (added != 1)} new or changed, "
+                    f"{removed} earlier task{'s' * (removed != 1)} gone")
