@@ -16,6 +16,9 @@ reruns nothing and identical calls (``repeat``) stay separate. When tasks were
 added, removed or changed, the resume is refused unless ``force``: then only
 the tasks with an identical earlier success are skipped.
 
+``tasks.json`` masks secrets as the logs do (``runner.redact``), so two tasks
+that differ only in a secret are the same task to a resume.
+
 Reused results are what ``results.jsonl`` holds: JSON (a tuple is a list).
 The new run writes them into its own journal, so it can be resumed in turn.
 Jobs that compare modes are always run again: their point is the timing.
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner import redact
 from runner.config import Config
 from runner.errors import UsageError
 from runner.jsonable import dumps_compact
@@ -55,6 +59,27 @@ class Resumed:
     notes: list[str] = field(default_factory=list)  # what --force let through
 
 
+# Lower-cased, these are in any secret key name redact.is_secret knows ("api_key" and
+# "api-key" fold to "apikey" there; here the JSON bytes are searched as they are).
+_SECRET_WORDS = (b"password", b"secret", b"token", b"apikey", b"api_key", b"api-key")
+
+
+def _body(plan: Plan, compare: bool) -> bytes:
+    """A job's entry in ``tasks.json``, as JSON, with secrets masked as in the logs.
+
+    Masking walks every item in Python, so it runs only when the JSON may hold a
+    secret key or a registered secret value: a million plain items cost one orjson
+    call and a few byte searches.
+    """
+    entry = _entry(plan, compare)
+    body = dumps_compact(entry)
+    folded = body.lower()
+    if any(word in folded for word in _SECRET_WORDS) or any(
+            dumps_compact(value)[1:-1] in body for value in redact.secret_values()):
+        body = dumps_compact(redact.redact(entry))
+    return body
+
+
 def _entry(plan: Plan, compare: bool) -> dict[str, Any]:
     call = plan.call
     entry: dict[str, Any] = {"function": call.function, "kind": call.kind,
@@ -76,7 +101,7 @@ def write_manifest(path: Path, run_id: str, config: Config,
     """Write ``tasks.json``: what ``--resume`` needs to know this run's tasks by."""
     jobs = []
     for name, plan in plans.items():
-        body = dumps_compact(_entry(plan, len(config.jobs[name].modes()) > 1))
+        body = _body(plan, len(config.jobs[name].modes()) > 1)
         jobs.append(dumps_compact(name) + b':{"digest":"%s","tasks":%d,"entry":%s}' % (
             _digest(body).encode(), len(plan), body))
     head = dumps_compact({"format": FORMAT, "run_id": run_id,
@@ -111,7 +136,7 @@ def match(log_dir: str | os.PathLike[str] | None, run_id: str, config: Config,
         old = old_jobs.get(name)
         if old is None or old["entry"].get("compare"):
             continue  # not in that run (it ran other --only jobs), or a compare job
-        body = dumps_compact(_entry(plan, len(config.jobs[name].modes()) > 1))
+        body = _body(plan, len(config.jobs[name].modes()) > 1)
         succeeded = done.get(name, {})
         if old["digest"] == _digest(body):
             resumed.reused[name] = succeeded

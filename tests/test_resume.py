@@ -290,3 +290,30 @@ def test_keyword_order_does_not_make_a_task_new():
     old = _entry([[[], {"a": 1, "b": 2}]])
     new = _entry([[[], {"b": 2, "a": 1}]])
     assert _match_tasks(old, new, {0: "v"}) == ({0: "v"}, "")
+
+
+def test_tasks_json_masks_secrets_and_resume_still_matches(runs, tmp_path):
+    """tasks.json holds arguments, so it masks secrets as the logs do; a resume with the
+    same secret matches every task."""
+    secret = "s3cr3t-value-42"
+    runs.write("""
+    jobs:
+      squares:
+        function: tests.tasks:tally
+        mode: serial
+        args: [CALLS, FLAG]
+        map: [3, 4, "${MY_API_TOKEN}"]
+""")
+    runs.flag.touch()
+    first = runs.run_cli(str(runs.config), "--json", env={"MY_API_TOKEN": secret})
+    assert first.code == 1, first
+    manifest = (tmp_path / "logs" / first.json()["run_id"] / "tasks.json").read_text()
+    assert secret not in manifest and "***" in manifest
+    runs.flag.unlink()
+    for call in runs.calls_dir.iterdir():
+        call.unlink()
+    second = runs.run_cli(str(runs.config), "--json", "--resume", "latest",
+                          env={"MY_API_TOKEN": secret})
+    assert second.code == 0, second
+    assert runs.calls() == [3]
+    assert second.json()["jobs"][0]["results"] == [9, 16, secret]
