@@ -26,8 +26,7 @@ class Journal:
                mode: str | None = None) -> None:
         if self._file is None:
             return
-        lines = b"".join(dumps_line(line) for line in _lines(job, outcome, attempt, mode))
-        self._file.write(lines)
+        self._file.write(b"".join(_dump(line) for line in _lines(job, outcome, attempt, mode)))
 
     def reused(self, job: str, values: dict[int, Any], run_id: str) -> None:
         """Record results taken over from run ``run_id`` (``--resume``), so that this
@@ -49,6 +48,20 @@ class Journal:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _dump(line: dict[str, Any]) -> bytes:
+    """``line`` as JSON; marked ``"lossy": true`` when a value had to be written as its
+    ``repr`` (a complex, a set, an object), so that ``--resume`` runs it again."""
+    lossy = False
+
+    def as_repr(value: Any) -> str:
+        nonlocal lossy
+        lossy = True
+        return repr(value)
+
+    data = dumps_line(line, as_repr)
+    return dumps_line({**line, "lossy": True}) if lossy else data
 
 
 def _lines(job: str, outcome: Outcome, attempt: int, mode: str | None) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["dumps_compact", "dumps_document", "dumps_line", "to_jsonable"]
@@ -16,22 +17,23 @@ __all__ = ["dumps_compact", "dumps_document", "dumps_line", "to_jsonable"]
 _PLAIN = (str, int, bool, type(None))
 
 
-def to_jsonable(value: Any) -> Any:
-    """``value`` as plain JSON data: lists, string-keyed dicts, finite numbers, strings."""
+def to_jsonable(value: Any, default: Callable[[Any], Any] = repr) -> Any:
+    """``value`` as plain JSON data: lists, string-keyed dicts, finite numbers, strings;
+    anything else as ``default(value)``."""
     if isinstance(value, _PLAIN):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, list | tuple):
-        return [to_jsonable(item) for item in value]
+        return [to_jsonable(item, default) for item in value]
     if isinstance(value, dict) and all(isinstance(key, str) for key in value):
-        return {key: to_jsonable(item) for key, item in value.items()}
-    return repr(value)
+        return {key: to_jsonable(item, default) for key, item in value.items()}
+    return default(value)
 
 
-def dumps_line(obj: Any) -> bytes:
+def dumps_line(obj: Any, default: Callable[[Any], Any] = repr) -> bytes:
     """One compact JSON line, with its newline."""
-    return dumps_compact(obj) + b"\n"
+    return dumps_compact(obj, default) + b"\n"
 
 
 def dumps_document(obj: Any) -> bytes:
@@ -56,7 +58,7 @@ def dumps_document(obj: Any) -> bytes:
 INDENT_LIMIT_BYTES = 1 << 20
 
 
-def dumps_compact(obj: Any) -> bytes:
+def dumps_compact(obj: Any, default: Callable[[Any], Any] = repr) -> bytes:
     """Compact JSON for ``obj``; only the parts orjson refuses take the slow path.
 
     A container orjson refuses is split (a mapping by key, a list in halves), so
@@ -66,17 +68,17 @@ def dumps_compact(obj: Any) -> bytes:
     import orjson
 
     try:
-        return orjson.dumps(obj, default=repr, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(obj, default=default, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:
         pass
     if isinstance(obj, dict):
         parts = [orjson.dumps(key if isinstance(key, str) else str(key)) + b":" +
-                 dumps_compact(value) for key, value in obj.items()]
+                 dumps_compact(value, default) for key, value in obj.items()]
         return b"{" + b",".join(parts) + b"}"
     if isinstance(obj, list | tuple) and len(obj) == 1:
-        return b"[" + dumps_compact(obj[0]) + b"]"
+        return b"[" + dumps_compact(obj[0], default) + b"]"
     if isinstance(obj, list | tuple) and len(obj) > 1:
         middle = len(obj) // 2
-        left, right = dumps_compact(obj[:middle]), dumps_compact(obj[middle:])
+        left, right = dumps_compact(obj[:middle], default), dumps_compact(obj[middle:], default)
         return left[:-1] + b"," + right[1:]
-    return json.dumps(to_jsonable(obj), separators=(",", ":")).encode()
+    return json.dumps(to_jsonable(obj, default), separators=(",", ":")).encode()

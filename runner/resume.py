@@ -19,7 +19,9 @@ the tasks with an identical earlier success are skipped.
 ``tasks.json`` masks secrets as the logs do (``runner.redact``), so two tasks
 that differ only in a secret are the same task to a resume.
 
-Reused results are what ``results.jsonl`` holds: JSON (a tuple is a list).
+Reused results are what ``results.jsonl`` holds: JSON (a tuple is a list). A
+journal line holding a value JSON cannot (written as its ``repr``) is marked
+``lossy`` and its tasks run again.
 The new run writes them into its own journal, so it can be resumed in turn.
 Jobs that compare modes are always run again: their point is the timing.
 """
@@ -134,7 +136,7 @@ def match(log_dir: str | os.PathLike[str] | None, run_id: str, config: Config,
             changes.append(f"job {name!r} of run {run_dir.name} is not in the config")
     for name, plan in plans.items():
         old = old_jobs.get(name)
-        if old is None or old["entry"].get("compare"):
+        if old is None or old["entry"].get("compare") or len(config.jobs[name].modes()) > 1:
             continue  # not in that run (it ran other --only jobs), or a compare job
         body = _body(plan, len(config.jobs[name].modes()) > 1)
         succeeded = done.get(name, {})
@@ -175,7 +177,7 @@ def _successes(run_dir: Path) -> dict[str, dict[int, Any]]:
         return {}
     done: dict[str, dict[int, Any]] = defaultdict(dict)
     for line in read_jsonl(path):
-        if line.get("status") != "ok" or "mode" in line:
+        if line.get("status") != "ok" or "mode" in line or line.get("lossy"):
             continue
         job = done[line["job"]]
         if "values" in line:

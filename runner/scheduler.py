@@ -64,13 +64,10 @@ class Scheduler:
         self.stop = stop if stop is not None else Stop()
         self.interrupted: Interrupted | None = None
         self.stopped = False  # a job with on_error: stop failed: run no more
-        self.resumed_from: str | None = None  # the run whose results plans reuse
         self._before_processes = before_processes
 
     def run_job(self, name: str, job: Job, plan: Plan) -> JobReport:
         modes = job.modes()
-        if plan.reused:
-            self.journal.reused(name, plan.reused, self.resumed_from or "?")
         runs = []
         for mode in modes:
             run = self._run_mode(name, job, plan, mode, tag=mode if len(modes) > 1 else None)
@@ -103,6 +100,9 @@ class Scheduler:
         reduced = None
         try:
             reduced = self._reduce(job, first)
+        except Interrupted as exc:  # --grace 0: the first signal came during the reduce
+            self.interrupted = self.interrupted or exc
+            status = "interrupted"
         except Exception as exc:
             status = "failed" if status == "ok" else status
             errors.append(TaskError(-1, type(exc).__qualname__, f"reduce failed: {exc}"))
@@ -164,6 +164,8 @@ class Scheduler:
                     executor.close(cancel=True)
         except Interrupted as exc:
             interrupted = exc
+        if self.stop.requested:
+            self.stop.settle()  # nothing runs any more: the grace period is over
         if interrupted is None and self.stop.signum is not None:
             # Stopped by a signal, and every running task ended within the grace period.
             interrupted = Interrupted(self.stop.signum)

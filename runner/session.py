@@ -145,10 +145,12 @@ def _run_config(config: Config, selected: dict[str, Any], plans: dict[str, Plan]
                       stdout_to_stderr=stdout_to_stderr,
                       secret_values=config.secret_values)
     journal = Journal(str(run_dir / "results.jsonl") if run_dir else None)
+    if resumed is not None:  # first, so that a run stopped early still has them all
+        for name, plan in plans.items():
+            journal.reused(name, plan.reused, resumed.run_id)
     stop = signals.Stop()
     scheduler = Scheduler(context=context, init=init, journal=journal,
                           before_processes=forkserver.join if forkserver else None, stop=stop)
-    scheduler.resumed_from = resumed.run_id if resumed else None
     reports: list[JobReport] = []
 
     def on_stop(signum: int) -> None:
@@ -158,11 +160,15 @@ def _run_config(config: Config, selected: dict[str, Any], plans: dict[str, Plan]
     try:
         with signals.interrupts(stop, grace, on_stop):
             try:
-                _run_jobs(scheduler, selected, plans, reports, progress)
+                try:
+                    _run_jobs(scheduler, selected, plans, reports, progress)
+                finally:
+                    stop.settle()  # from here on a signal is noted only
             except Interrupted as exc:
                 scheduler.interrupted = exc
+            if scheduler.interrupted is None and stop.signum is not None:
+                scheduler.interrupted = Interrupted(stop.signum)
             if scheduler.interrupted is not None:
-                signals.quiet_interrupts()
                 logger.warning("interrupted", signal=scheduler.interrupted.signum,
                                grace=grace)
             final_shared = snapshot(config.shared, shared)
@@ -196,7 +202,7 @@ def _run_jobs(scheduler: Scheduler, selected: dict[str, Any], plans: dict[str, P
                                   seconds=round(job_report.seconds, 4))
         if progress:
             progress("job finished", {"job": name, "status": job_report.status})
-        if scheduler.interrupted is not None or scheduler.stopped:
+        if scheduler.interrupted is not None or scheduler.stopped or scheduler.stop.requested:
             return
 
 

@@ -3,15 +3,22 @@
 The policy (README, "When things go wrong")::
 
     1st SIGINT/SIGTERM ── Stop.request(): no new task starts; running ones go on
-          │               (workers get SIGINT: each ends its chunk after the current item)
-          ├── every running task finished ──> the run ends "interrupted"
-          ├── the grace period ends (SIGALRM) ──> Interrupted: running tasks are killed
-          └── a 2nd SIGINT/SIGTERM ───────────> Interrupted: running tasks are killed
+          │               (workers are told: each ends its chunk after the current item)
+          ├── every running task finished ──> Stop.settle(): the run ends "interrupted"
+          ├── the grace period ends ─────────> Interrupted: running tasks are killed
+          └── a 2nd SIGINT/SIGTERM ──────────> Interrupted: running tasks are killed
+
+At most one :class:`Interrupted` is raised per run: once raised (or once the
+running tasks have settled), further signals are only noted, so cleanup that
+kills and reaps workers is never cut short.
 
 A handler must not take locks or do I/O that can block, because it runs
 between two bytecodes of whatever the main thread was doing (in serial mode,
 task code). So :class:`Stop` is a flag plus one byte written to a self-pipe,
-which wakes an executor waiting in ``multiprocessing.connection.wait``.
+which wakes an executor waiting in ``multiprocessing.connection.wait``. The
+grace period is a timer thread that sends the main thread SIGINT, which the
+handler takes as the second signal; ``SIGALRM`` stays free for task code and
+for test harnesses (pytest-timeout).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from types import FrameType
 from runner import work
 from runner.errors import Interrupted
 
-__all__ = ["Stop", "interrupts", "quiet_interrupts"]
+__all__ = ["Stop", "interrupts"]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -42,7 +49,7 @@ class Stop:
     def __init__(self) -> None:
         self.signum: int | None = None
         self._pipe: tuple[int, int] | None = None  # made when first waited on
-
+        self.settle: Callable[[], None] = _nothing  # set by interrupts()
 
     @property
     def requested(self) -> bool:
@@ -77,6 +84,10 @@ class Stop:
         self.close()
 
 
+def _nothing() -> None:
+    pass
+
+
 @contextmanager
 def interrupts(stop: Stop, grace: float,
                on_stop: Callable[[int], None] | None = None) -> Iterator[None]:
@@ -84,43 +95,54 @@ def interrupts(stop: Stop, grace: float,
 
     With ``grace`` 0 the first signal raises :class:`Interrupted` at once.
     ``on_stop(signum)`` runs in the handler of the first signal, so it must only
-    do what is safe there (``os.write``, not ``print``).
-    Outside the main thread (where Python delivers no signals) this does nothing.
+    do what is safe there (``os.write``, not ``print``). ``stop.settle()`` (the
+    scheduler calls it once nothing runs any more) ends the grace period early:
+    from then on signals are noted only. Outside the main thread (where Python
+    delivers no signals) this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    main = threading.main_thread().ident
+    timer: threading.Timer | None = None
+    raising = True  # False once an Interrupted was raised or the run settled
+
+    def settle() -> None:
+        nonlocal raising
+        raising = False
+        if timer is not None:
+            timer.cancel()
+
+    def grace_over() -> None:
+        if raising and main is not None:
+            signal.pthread_kill(main, signal.SIGINT)  # the handler takes it as a 2nd signal
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        nonlocal timer
+        if not raising:
+            stop.request(signum)
+            return
         if stop.requested or grace <= 0:
             stop.request(signum)
+            settle()
             raise Interrupted(stop.signum or signum)
         stop.request(signum)
-        signal.setitimer(signal.ITIMER_REAL, grace)
+        timer = threading.Timer(min(grace, threading.TIMEOUT_MAX), grace_over)
+        timer.daemon = True
+        timer.start()
         if on_stop is not None:
             on_stop(signum)
 
-    def on_grace_over(_signum: int, _frame: FrameType | None) -> None:
-        if stop.signum is not None:  # a stale timer after a clean stop is ignored
-            raise Interrupted(stop.signum)
-
+    work.clear_stop()
+    stop.settle = settle
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
-    previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, on_grace_over)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        settle()
+        if timer is not None:
+            timer.join()  # a SIGINT it sent is handled (and ignored) before handlers go
+        stop.settle = _nothing
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-def _note(_signum: int, _frame: FrameType | None) -> None:
-    """While cleaning up after an interrupt, a further signal must not cut cleanup short."""
-
-
-def quiet_interrupts() -> None:
-    """After an interrupt: further signals, and the grace timer, are ignored until restored."""
-    if threading.current_thread() is threading.main_thread():
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        for sig in SIGNALS:
-            signal.signal(sig, _note)
+        work.clear_stop()

@@ -18,6 +18,7 @@ Stdlib only: every worker imports this module.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import traceback
@@ -30,7 +31,16 @@ from runner import imports
 from runner.errors import Interrupted
 from runner.shared import resolve
 
-__all__ = ["Call", "Chunk", "Outcome", "TaskError", "current_task", "run_chunk", "stop_chunks"]
+__all__ = [
+    "Call",
+    "Chunk",
+    "Outcome",
+    "TaskError",
+    "clear_stop",
+    "current_task",
+    "run_chunk",
+    "stop_chunks",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +114,8 @@ _context = _TaskContext()
 # The item iterator of the chunk each thread is running, so that stop_chunks()
 # can end them from a signal handler without a per-item check in the hot loop.
 _running: dict[int, Iterator[Any]] = {}
+# Set by stop_chunks(): a chunk that starts afterwards ends at once (see clear_stop).
+_stopping = False
 
 
 def stop_chunks() -> None:
@@ -111,10 +123,25 @@ def stop_chunks() -> None:
 
     Each chunk's remaining items are consumed from its iterator, so its loop
     ends at the next item and returns a short :class:`Outcome`: only the items
-    that ran have values. Chunks started afterwards run in full (executors
-    decide whether to start them).
+    that ran have values. A chunk that starts before :func:`clear_stop` runs
+    no item, which covers a chunk that was between two steps when the signal
+    came. A runner clears it per run; a worker after each chunk.
     """
+    global _stopping
+    _stopping = True
     for items in list(_running.values()):
+        _exhaust(items)
+
+
+def clear_stop() -> None:
+    global _stopping
+    _stopping = False
+
+
+def _exhaust(items: Iterator[Any]) -> None:
+    try:  # list and range iterators jump to their end at once, however long
+        items.__setstate__(sys.maxsize)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError, OverflowError):
         deque(items, maxlen=0)
 
 
@@ -181,6 +208,8 @@ def run_chunk(chunk: Chunk, shared: dict[str, Any],
         append = values.append
         items = iter(chunk.items)
         _running[threading.get_ident()] = items
+        if _stopping:
+            _exhaust(items)
         while True:
             try:
                 for item in items:

@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from runner import imports, log, redact
-from runner.work import Call, Outcome, TaskError, run_chunk, stop_chunks
+from runner.work import Call, Outcome, TaskError, clear_stop, run_chunk, stop_chunks
 
 __all__ = ["WorkerInit", "log_failure", "main"]
 
@@ -53,21 +53,27 @@ def log_failure(call: Call, task: int, exc: BaseException) -> None:
 
 
 def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
-         started: Any = None) -> None:
+         started: Any = None, halt: Any = None) -> None:
     """Run chunks from ``conn`` until told to stop, the runner dies, or ``max_chunks``.
 
     ``started`` (a shared ``RawValue``) is set to 1 once start-up is over, so that
     the runner can tell a worker that could not start from one that a task killed.
+    ``halt`` (a shared ``RawValue``) is set by the runner on a stop: chunks
+    received after that are answered at once with no item run.
     """
     # SIGINT (Ctrl-C reaches the whole process group; the runner forwards its own)
     # ends the running chunk after its current item, so that a task in progress
     # finishes within the runner's grace period and its result is kept. The
     # runner kills the worker if the grace period ends first.
     signal.signal(signal.SIGINT, _stop_chunk)
+    signal.siginterrupt(signal.SIGINT, False)  # native code in tasks sees no EINTR
     # A forked worker inherits the runner's SIGTERM handler, which raises Interrupted
     # inside task code; SIGTERM (from the runner's cancel, or the whole group's)
     # must end a worker quietly, as it does under spawn and forkserver.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The runner starts workers with SIGINT and SIGTERM blocked (fork and spawn keep
+    # the mask) until these handlers are in place: see PoolExecutor._start_worker.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     if init.stdout_to_stderr:
         sys.stdout.flush()
         os.dup2(2, 1)
@@ -99,7 +105,11 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
             break
         if chunk is None:
             break
-        outcome = run_chunk(chunk, init.shared, log_failure)
+        if halt is not None and halt.value:
+            outcome = Outcome(chunk.first, [], [], 0.0, os.getpid())
+        else:
+            outcome = run_chunk(chunk, init.shared, log_failure)
+        clear_stop()  # a SIGINT cuts short the chunk it came during, not the next one
         sys.stdout.flush()
         sys.stderr.flush()
         _send(conn, outcome)

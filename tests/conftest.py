@@ -63,3 +63,18 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture(params=START_METHODS)
 def start_method(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run the full-size load tests marked slow (minutes each)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` are skipped, with the reason printed, unless --run-slow."""
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow load test: run with --run-slow")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip)

@@ -365,7 +365,33 @@ def tally(x: Any, calls: str, fail_flag: str = "") -> Any:
     return x * x if isinstance(x, int) else x
 
 
+# -- for tests/test_load.py -----------------------------------------------------
+
+
+def load_task(x: int, runner_pid: int, total: Any, peak_fds: Any, lock: Any, q: Any) -> int:
+    """Return ``x * x``; under ``lock``, add ``x`` to ``total`` and raise ``peak_fds`` to
+    the runner's open file descriptors right now; put every 1000th ``x`` on ``q``."""
+    fds = len(os.listdir(f"/proc/{runner_pid}/fd"))
+    with lock:
+        total.value += x
+        peak_fds.value = max(peak_fds.value, fds)
+    if x % 1000 == 0:
+        q.put(x)
+    return x * x
+
+
 def tally_slowly(x: Any, calls: str, fail_flag: str = "") -> Any:
     """``tally`` after 0.15 s: a run a test can stop part way."""
     time.sleep(0.15)
     return tally(x, calls, fail_flag)
+
+
+def slow_sum(values: list[Any]) -> Any:
+    """A reduce that takes a while: a test can signal the runner during it."""
+    time.sleep(2)
+    return sum(values)
+
+
+def complex_of(x: int) -> complex:
+    """A result JSON cannot hold."""
+    return complex(x, x)

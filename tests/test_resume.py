@@ -96,7 +96,7 @@ def test_only_the_failed_tasks_run_again_and_results_are_merged(runs, mode):
 
 def test_a_killed_run_resumes_from_what_its_journal_kept(runs, tmp_path):
     """SIGKILL leaves no summary; the journal alone says what finished."""
-    runs.write(CONFIG.format(mode="pool", items="{range: 12}")
+    runs.write(CONFIG.format(mode="pool", items="{range: 40}")
                .replace("workers: 2", "workers: 2\n        chunksize: 1")
                .replace("tests.tasks:tally", "tests.tasks:tally_slowly"))
     proc = subprocess.Popen(
@@ -112,11 +112,11 @@ def test_a_killed_run_resumes_from_what_its_journal_kept(runs, tmp_path):
     (killed,) = runs.folders()
     assert not (tmp_path / "logs" / killed / "summary.json").exists()
     kept = {line["task"] for line in read_jsonl(journal) if line["status"] == "ok"}
-    assert 3 <= len(kept) < 12
+    assert 3 <= len(kept) < 40
 
     doc = runs.run("--resume", killed, code=0).json()
-    assert runs.calls() == sorted(set(range(12)) - kept)
-    assert doc["jobs"][0]["results"] == [x * x for x in range(12)]
+    assert runs.calls() == sorted(set(range(40)) - kept)
+    assert doc["jobs"][0]["results"] == [x * x for x in range(40)]
     assert doc["jobs"][0]["reused"] == len(kept)
 
 
@@ -317,3 +317,62 @@ def test_tasks_json_masks_secrets_and_resume_still_matches(runs, tmp_path):
     assert second.code == 0, second
     assert runs.calls() == [3]
     assert second.json()["jobs"][0]["results"] == [9, 16, secret]
+
+
+def test_a_job_that_now_compares_modes_runs_in_full(runs):
+    runs.write(CONFIG.format(mode="serial", items="[1, 2]"))
+    first = runs.run(code=0).json()
+    runs.write(CONFIG.format(mode="serial", items="[1, 2]").replace(
+        "mode: serial", "compare: [serial, thread]"))
+    second = runs.run("--resume", first["run_id"], code=0).json()
+    assert runs.calls() == [1, 1, 2, 2]
+    assert second["jobs"][0]["reused"] == 0
+
+
+def test_a_resumed_run_stopped_early_keeps_every_reused_result(runs):
+    """Run 2 reuses results of two jobs but stops at the first (on_error: stop); run 3,
+    resuming run 2, still reuses the second job's results from run 1."""
+    text = CONFIG.format(mode="serial", items="[1, 2, 3]").replace(
+        "workers: 2", "workers: 2\n        on_error: stop") + """
+      more:
+        function: tests.tasks:tally
+        mode: serial
+        args: [CALLS]
+        map: [7, 8]
+"""
+    runs.write(text)
+    runs.flag.touch()
+    first = runs.run(code=1).json()
+    assert first["not_run"] == ["more"]
+    runs.flag.unlink()
+    second = runs.run("--only", "more", code=0).json()  # a separate run fills in "more"
+    runs.flag.touch()
+    third = runs.run("--resume", second["run_id"], code=1).json()
+    assert third["not_run"] == ["more"]
+    runs.flag.unlink()
+    fourth = runs.run("--resume", third["run_id"], code=0).json()
+    assert runs.calls() == [3]
+    assert [job["reused"] for job in fourth["jobs"]] == [2, 2]
+
+
+def test_results_json_cannot_hold_run_again(runs):
+    """A result written as its repr (a complex number) is not reused as a string."""
+    runs.write("""
+    jobs:
+      z:
+        function: tests.tasks:complex_of
+        mode: serial
+        map: [1, 2]
+        reduce: sum
+      fine:
+        function: tests.tasks:tally
+        mode: serial
+        args: [CALLS]
+        map: [5]
+""")
+    first = runs.run(code=0).json()
+    second = runs.run("--resume", first["run_id"], code=0).json()
+    assert runs.calls() == []
+    z, fine = second["jobs"]
+    assert (z["reused"], fine["reused"]) == (0, 1)
+    assert z["reduced"] == "(3+3j)"

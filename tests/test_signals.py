@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 import pytest
 
+import runner
 from runner.log import read_jsonl
 from tests.conftest import ROOT
 
@@ -199,15 +200,19 @@ def test_a_worker_signalled_alone_loses_no_task(tmp_path):
     """
     run = Interrupted(tmp_path, config)
     run.wait_running(1)
-    workers = [p for p in run.children if "forkserver" not in " ".join(p.cmdline())]
-    assert len(workers) == 1
-    workers[0].send_signal(signal.SIGINT)
+    (mark,) = run.marks.iterdir()  # named after the worker's pid
+    worker = psutil.Process(int(mark.name.split("-")[0]))
+    assert worker in run.children
+    worker.send_signal(signal.SIGINT)
     code, doc, _ = run.finish()
     assert code == 0
     job = doc["jobs"][0]
     assert (job["ok"], job["failed"], job["not_run"]) == (10, 0, 0)
     assert job["results"] == [0.2] * 10
     assert run.started == 10, "an item ran twice"
+    ok = [line for line in run.journal() if line["status"] == "ok"]
+    assert len(ok) == 2, "the chunk was not cut short"
+    assert len(ok[0].get("values", [None])) < 10
 
 
 def test_retry_delay_is_cut_short_by_a_signal(tmp_path):
@@ -239,3 +244,65 @@ def test_retry_delay_is_cut_short_by_a_signal(tmp_path):
     doc = json.loads(stdout)
     assert doc["jobs"][0]["status"] == "interrupted"
     assert doc["jobs"][0]["errors"][0]["attempts"] == 1
+
+
+def test_a_huge_grace_period_is_fine(tmp_path):
+    run = Interrupted(tmp_path, NAPS.format(mode="serial", items=[0.5] * 4), "--grace", "1e12")
+    run.wait_running(1)
+    run.signal(signal.SIGINT)
+    code, doc, _ = run.finish()
+    assert code == 130
+    assert doc["jobs"][0]["ok"] == 1
+
+
+def test_the_run_leaves_sigalrm_and_its_timer_alone(tmp_path):
+    """The grace period is not an itimer: a caller's SIGALRM timer (pytest-timeout's,
+    say) stays armed through a run, and its handler in place."""
+    config = tmp_path / "config.yaml"
+    config.write_text("jobs:\n  one:\n    function: tests.tasks:square\n    mode: serial\n"
+                      "    args: [3]\n")
+    def handler(_signum: int, _frame: object) -> None:
+        raise AssertionError("the test's own 30 s alarm went off")
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 30)
+        report = runner.run(config, log_dir=tmp_path / "logs")
+        assert report.jobs[0].results == [9]
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 0 < remaining <= 30
+        assert signal.getsignal(signal.SIGALRM) is handler
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_signal_after_the_last_task_still_gives_a_whole_report(tmp_path):
+    """SIGINT twice while a slow reduce runs (after every task ended): the job keeps its
+    report and results; the run says interrupted."""
+    run = Interrupted(tmp_path, """
+        jobs:
+          naps:
+            function: tests.tasks:nap
+            mode: pool
+            workers: 2
+            args: [MARKS]
+            map: [0.1, 0.1]
+            reduce: tests.tasks:slow_sum
+    """)
+    run.wait_running(2)
+    deadline = time.monotonic() + 30
+    while not (run.logs / "latest" / "results.jsonl").exists() or len(run.journal()) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.3)  # in the reduce now
+    run.signal(signal.SIGINT)
+    time.sleep(0.3)
+    run.signal(signal.SIGINT)
+    code, doc, _ = run.finish()
+    assert code == 130
+    assert doc["status"] == "interrupted"
+    (job,) = doc["jobs"]
+    assert (job["ok"], job["not_run"]) == (2, 0)
+    assert job["results"] == [0.1, 0.1]

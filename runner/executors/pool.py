@@ -106,6 +106,7 @@ class PoolExecutor(Executor):
         self._workers: list[_Worker] = []
         self._retired: list[Any] = []  # processes done with their chunks, not yet joined
         self._chunk_seconds: float | None = None  # moving average of the chunks' run time
+        self._halt: Any = None  # a shared byte set on a stop: workers then run no chunk
         self._log = log.logger()
 
     # -- the dispatch loop -------------------------------------------------
@@ -157,7 +158,7 @@ class PoolExecutor(Executor):
     def _dispatch(self, next_chunk: Any, pending: deque[Chunk]) -> list[Outcome]:
         """Give chunks to idle workers (and small ones to busy workers); start workers."""
         failed: list[Outcome] = []
-        while True:
+        while not self.setup.stop.requested:
             chunk = next_chunk()
             if chunk is None:
                 break
@@ -239,7 +240,16 @@ class PoolExecutor(Executor):
             self._workers.remove(w)
             w.conn.close()
             self._retired.append(w.process)
+        self._reap()
         return outcome
+
+    def _reap(self) -> None:
+        """Release retired workers that have exited: each holds descriptors until then,
+        which 10,000 one-task processes would run out of."""
+        for process in [p for p in self._retired if p.exitcode is not None]:
+            process.join()
+            process.close()
+            self._retired.remove(process)
 
     def _bury(self, w: _Worker, pending: deque[Chunk]) -> Iterator[Outcome]:
         """``w`` died: fail the chunk it was running, hand back the ones it had not begun."""
@@ -264,8 +274,12 @@ class PoolExecutor(Executor):
             w.conn.close()
         if not w.held:
             return
-        if not w.ready and self.setup.stop.requested:
-            # Ctrl-C reached it before it could handle SIGINT: its chunks never began.
+        if self.setup.stop.requested:
+            # It ended with the run (a SIGTERM to the whole process group, say): what
+            # it held did not finish, it did not fail. A resume runs it again.
+            self._log.warning("worker ended during the stop; its tasks count as not run",
+                              job=w.held[0].call.job, worker_pid=w.pid,
+                              exitcode=w.process.exitcode, cause=cause)
             pending.extendleft(reversed(w.held))
             return
         running, *unstarted = w.held
@@ -316,9 +330,12 @@ class PoolExecutor(Executor):
                        time.monotonic() - w.began, w.pid)
 
     def _forward_stop(self) -> None:
-        """Tell every worker to end its chunk after the current item (the worker's SIGINT)."""
+        """Tell workers to run no new chunk (``halt``) and to end the running one after
+        its current item (SIGINT, only to workers past start-up, which handle it)."""
+        if self._halt is not None:
+            self._halt.value = 1
         for w in self._workers:
-            if w.held:
+            if w.held and w.ready:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(w.pid, signal.SIGINT)
         self._log.warning("stopping: running tasks may finish",
@@ -328,12 +345,21 @@ class PoolExecutor(Executor):
         ctx = self.setup.context
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         started = ctx.RawValue("b", 0)
+        if self._halt is None:
+            self._halt = ctx.RawValue("b", 0)
         process = ctx.Process(
             target=worker.main,
-            args=(child_conn, self.setup.init, self.chunks_per_worker, started),
+            args=(child_conn, self.setup.init, self.chunks_per_worker, started, self._halt),
             name=f"mprun-worker-{len(self._workers)}",
         )
-        process.start()
+        # Blocked until the worker has its own handlers (fork and spawn children inherit
+        # the mask): a Ctrl-C meanwhile must not kill it with a traceback, nor a SIGTERM
+        # run the runner's handler in it.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         child_conn.close()
         w = _Worker(process, parent_conn, started)
         self._workers.append(w)
