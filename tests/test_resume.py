@@ -31,6 +31,15 @@ CONFIG = """
         map: {items}
 """
 
+# A second job whose calls are tallied too.
+MORE = """
+      more:
+        function: tests.tasks:tally
+        mode: serial
+        args: [CALLS]
+        map: [7, 8]
+"""
+
 
 class Runs:
     """Runs of one config; ``calls()`` says which items the last run ran."""
@@ -221,13 +230,7 @@ def test_a_removed_job_or_another_config_is_a_change(runs, write_config):
 
 
 def test_only_jobs_not_in_the_earlier_run_run_in_full(runs):
-    text = CONFIG.format(mode="serial", items="[1, 2]") + """
-      more:
-        function: tests.tasks:tally
-        mode: serial
-        args: [CALLS]
-        map: [7, 8]
-"""
+    text = CONFIG.format(mode="serial", items="[1, 2]") + MORE
     runs.write(text)
     first = runs.run("--only", "squares", code=0).json()
     second = runs.run("--resume", first["run_id"], code=0).json()
@@ -333,13 +336,7 @@ def test_a_resumed_run_stopped_early_keeps_every_reused_result(runs):
     """Run 2 reuses results of two jobs but stops at the first (on_error: stop); run 3,
     resuming run 2, still reuses the second job's results from run 1."""
     text = CONFIG.format(mode="serial", items="[1, 2, 3]").replace(
-        "workers: 2", "workers: 2\n        on_error: stop") + """
-      more:
-        function: tests.tasks:tally
-        mode: serial
-        args: [CALLS]
-        map: [7, 8]
-"""
+        "workers: 2", "workers: 2\n        on_error: stop") + MORE
     runs.write(text)
     runs.flag.touch()
     first = runs.run(code=1).json()
