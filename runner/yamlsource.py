@@ -88,8 +88,9 @@ class _TooDeep(Exception):
 # errors, and whatever int(), float(), datetime() or a lookup raise ("!!int ", "!!bool x",
 # "2020-13-45", "0x_"). They run on one scalar and build nothing else.
 _CONSTRUCT_ERRORS = (Exception,)
-_TOO_LARGE = (f"the document expands to more than {MAX_VALUES:,} values; "
-              "aliases that multiply (an alias bomb) are refused")
+_TOO_LARGE = (f"the document holds more than {MAX_VALUES:,} values, counting each use of "
+              "an alias in full: aliases that multiply (an alias bomb) are refused, and a "
+              "long map list belongs in a file (map: {file: items.jsonl})")
 _TOO_DEEP = f"the document is nested more than {MAX_DEPTH} levels deep"
 
 

@@ -107,6 +107,7 @@ class PoolExecutor(Executor):
         self._retired: list[Any] = []  # processes done with their chunks, not yet joined
         self._chunk_seconds: float | None = None  # moving average of the chunks' run time
         self._halt: Any = None  # a shared byte set on a stop: workers then run no chunk
+        self._worker_limit = setup.workers  # lowered if the system refuses more processes
         self._log = log.logger()
 
     # -- the dispatch loop -------------------------------------------------
@@ -162,7 +163,12 @@ class PoolExecutor(Executor):
             chunk = next_chunk()
             if chunk is None:
                 break
-            target = self._idle_worker()
+            try:
+                target = self._idle_worker()
+            except OSError as exc:  # no worker at all could start: this chunk fails
+                failed.append(_failed(chunk, "WorkerStartFailed",
+                                      f"cannot start a worker process: {exc}"))
+                continue
             if target is None:
                 pending.appendleft(chunk)
                 break
@@ -201,8 +207,16 @@ class PoolExecutor(Executor):
         for w in usable:
             if not w.held:
                 return w
-        if len(self._workers) < self.setup.workers:
-            return self._start_worker()
+        if len(self._workers) < self._worker_limit:
+            try:
+                return self._start_worker()
+            except OSError as exc:  # out of descriptors, processes or memory
+                if not self._workers:
+                    raise
+                # Go on with the workers there are, rather than fail work they can do.
+                self._worker_limit = len(self._workers)
+                self._log.warning("cannot start another worker; going on with fewer",
+                                  workers=len(self._workers), error=str(exc))
         if self._chunk_seconds is not None and self._chunk_seconds < PREFETCH_BELOW_SECONDS:
             for w in usable:
                 if len(w.held) < 2:
@@ -213,11 +227,8 @@ class PoolExecutor(Executor):
         try:
             return bytes(ForkingPickler.dumps(chunk))
         except Exception as exc:
-            message = f"the task's arguments cannot be sent to a worker: {exc}"
-            errors = [TaskError(chunk.first + i, type(exc).__qualname__, message,
-                                attempts=chunk.attempt) for i in range(len(chunk.items))]
-            failed.append(Outcome(chunk.first, [None] * len(chunk.items), errors, 0.0,
-                                  os.getpid()))
+            failed.append(_failed(chunk, type(exc).__qualname__,
+                                  f"the task's arguments cannot be sent to a worker: {exc}"))
             return None
 
     def _receive(self, w: _Worker, pending: deque[Chunk]) -> Outcome | None:
@@ -358,6 +369,10 @@ class PoolExecutor(Executor):
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             process.start()
+        except BaseException:
+            parent_conn.close()
+            child_conn.close()
+            raise
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         child_conn.close()
@@ -391,6 +406,13 @@ class PoolExecutor(Executor):
                 w.conn.close()
         self._workers.clear()
         self._retired.clear()
+
+
+def _failed(chunk: Chunk, error_type: str, message: str) -> Outcome:
+    """An outcome that fails every task of ``chunk`` with the same error."""
+    errors = [TaskError(chunk.first + i, error_type, message, attempts=chunk.attempt)
+              for i in range(len(chunk.items))]
+    return Outcome(chunk.first, [None] * len(chunk.items), errors, 0.0, os.getpid())
 
 
 def _lock_note(w: _Worker) -> str:
