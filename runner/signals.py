@@ -104,22 +104,22 @@ def interrupts(stop: Stop, grace: float,
         yield
         return
     main = threading.main_thread().ident
-    timer: threading.Timer | None = None
-    raising = True  # False once an Interrupted was raised or the run settled
+    armed = threading.Event()  # set by the first signal
+    settled = threading.Event()  # set once nothing runs: no more raising
 
     def settle() -> None:
-        nonlocal raising
-        raising = False
-        if timer is not None:
-            timer.cancel()
+        settled.set()
+        armed.set()  # lets the grace thread end
 
     def grace_over() -> None:
-        if raising and main is not None:
+        # Started before any signal: starting a thread inside a handler could deadlock
+        # on threading's own locks if the signal came while the main thread held them.
+        armed.wait()
+        if not settled.wait(min(grace, threading.TIMEOUT_MAX)) and main is not None:
             signal.pthread_kill(main, signal.SIGINT)  # the handler takes it as a 2nd signal
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        nonlocal timer
-        if not raising:
+        if settled.is_set():
             stop.request(signum)
             return
         if stop.requested or grace <= 0:
@@ -127,14 +127,16 @@ def interrupts(stop: Stop, grace: float,
             settle()
             raise Interrupted(stop.signum or signum)
         stop.request(signum)
-        timer = threading.Timer(min(grace, threading.TIMEOUT_MAX), grace_over)
-        timer.daemon = True
-        timer.start()
+        armed.set()
         if on_stop is not None:
             on_stop(signum)
 
     work.clear_stop()
     stop.settle = settle
+    timer = None
+    if grace > 0:
+        timer = threading.Thread(target=grace_over, daemon=True, name="mprun-grace")
+        timer.start()
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
     try:
         yield
