@@ -136,6 +136,7 @@ class Scheduler:
         completed = len(plan.reused)
         started = time.perf_counter()
         interrupted = None
+        retries_cut = False  # a stop came while failed tasks still had retries
         setup = ExecutorSetup(workers=workers, context=self.context, init=self.init,
                               stop=self.stop)
         try:
@@ -157,6 +158,8 @@ class Scheduler:
                         if outcome.errors and last_try and job.on_error == "stop":
                             self.stopped = True
                             break
+                    if self.stop.requested:
+                        retries_cut = bool(failed) and not last_try
                     if self.stopped or last_try or not failed or self.stop.requested:
                         break
                     chunks = self._retry_round(name, job, plan, sorted(failed), attempt)
@@ -166,8 +169,11 @@ class Scheduler:
             interrupted = exc
         if self.stop.requested:
             self.stop.settle()  # nothing runs any more: the grace period is over
-        if interrupted is None and self.stop.signum is not None:
+        if interrupted is None and self.stop.signum is not None and (
+                completed < len(plan) or retries_cut):
             # Stopped by a signal, and every running task ended within the grace period.
+            # (A job whose every task ran, retries included, is whole: only the run is
+            # interrupted.)
             interrupted = Interrupted(self.stop.signum)
         errors = [failed[task] for task in sorted(failed)]
         return _ModeRun(results, errors, time.perf_counter() - started, workers, completed,

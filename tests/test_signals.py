@@ -306,3 +306,34 @@ def test_a_signal_after_the_last_task_still_gives_a_whole_report(tmp_path):
     (job,) = doc["jobs"]
     assert (job["ok"], job["not_run"]) == (2, 0)
     assert job["results"] == [0.1, 0.1]
+
+
+def test_a_job_whose_tasks_all_ran_is_whole_though_the_run_is_interrupted(tmp_path):
+    """One signal during the reduce (every task done): the reduce finishes within the
+    grace period, the job is ok with its reduced value, later jobs do not run, and the
+    run is interrupted."""
+    run = Interrupted(tmp_path, """
+        jobs:
+          naps:
+            function: tests.tasks:nap
+            mode: pool
+            workers: 2
+            args: [MARKS]
+            map: [0.1, 0.1]
+            reduce: tests.tasks:slow_sum
+          never:
+            function: tests.tasks:square
+            args: [1]
+    """, "--grace", "20")
+    run.wait_running(2)
+    deadline = time.monotonic() + 30
+    while not (run.logs / "latest" / "results.jsonl").exists() or len(run.journal()) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.3)  # in the reduce now
+    run.signal(signal.SIGTERM)
+    code, doc, _ = run.finish()
+    assert code == 143
+    assert doc["status"] == "interrupted" and doc["not_run"] == ["never"]
+    (job,) = doc["jobs"]
+    assert (job["status"], job["ok"], job["not_run"], job["reduced"]) == ("ok", 2, 0, 0.2)
