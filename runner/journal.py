@@ -9,6 +9,8 @@ values masked, as in the logs (``runner.redact``); results are data, kept as is.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 from typing import IO, Any
 
 from runner.jsonable import dumps_line
@@ -51,17 +53,25 @@ class Journal:
 
 
 def _dump(line: dict[str, Any]) -> bytes:
-    """``line`` as JSON; marked ``"lossy": true`` when a value had to be written as its
-    ``repr`` (a complex, a set, an object), so that ``--resume`` runs it again."""
+    """``line`` as JSON; marked ``"lossy": true`` when a value is not JSON data (a
+    complex, a set, a datetime, a dataclass, an object, a tuple dict key), so that
+    ``--resume`` runs those tasks again rather than reuse a changed value."""
+    import orjson
+
     lossy = False
 
-    def as_repr(value: Any) -> str:
+    def written_as(value: Any) -> Any:
         nonlocal lossy
         lossy = True
+        if isinstance(value, datetime.date | datetime.time):
+            return value.isoformat()  # as orjson writes them, only marked
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return dataclasses.asdict(value)
         return repr(value)
 
-    data = dumps_line(line, as_repr)
-    return dumps_line({**line, "lossy": True}) if lossy else data
+    options = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    data = dumps_line(line, written_as, options)
+    return dumps_line({**line, "lossy": True}, written_as, options) if lossy else data
 
 
 def _lines(job: str, outcome: Outcome, attempt: int, mode: str | None) -> list[dict[str, Any]]:

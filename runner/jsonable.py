@@ -31,9 +31,9 @@ def to_jsonable(value: Any, default: Callable[[Any], Any] = repr) -> Any:
     return default(value)
 
 
-def dumps_line(obj: Any, default: Callable[[Any], Any] = repr) -> bytes:
-    """One compact JSON line, with its newline."""
-    return dumps_compact(obj, default) + b"\n"
+def dumps_line(obj: Any, default: Callable[[Any], Any] = repr, option: int = 0) -> bytes:
+    """One compact JSON line, with its newline; ``option``: more orjson options."""
+    return dumps_compact(obj, default, option) + b"\n"
 
 
 def dumps_document(obj: Any) -> bytes:
@@ -58,7 +58,7 @@ def dumps_document(obj: Any) -> bytes:
 INDENT_LIMIT_BYTES = 1 << 20
 
 
-def dumps_compact(obj: Any, default: Callable[[Any], Any] = repr) -> bytes:
+def dumps_compact(obj: Any, default: Callable[[Any], Any] = repr, option: int = 0) -> bytes:
     """Compact JSON for ``obj``; only the parts orjson refuses take the slow path.
 
     A container orjson refuses is split (a mapping by key, a list in halves), so
@@ -68,17 +68,18 @@ def dumps_compact(obj: Any, default: Callable[[Any], Any] = repr) -> bytes:
     import orjson
 
     try:
-        return orjson.dumps(obj, default=default, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(obj, default=default, option=orjson.OPT_NON_STR_KEYS | option)
     except TypeError:
         pass
     if isinstance(obj, dict):
-        parts = [orjson.dumps(key if isinstance(key, str) else str(key)) + b":" +
-                 dumps_compact(value, default) for key, value in obj.items()]
+        parts = [orjson.dumps(key if isinstance(key, str) else default(key)) + b":" +
+                 dumps_compact(value, default, option) for key, value in obj.items()]
         return b"{" + b",".join(parts) + b"}"
     if isinstance(obj, list | tuple) and len(obj) == 1:
-        return b"[" + dumps_compact(obj[0], default) + b"]"
+        return b"[" + dumps_compact(obj[0], default, option) + b"]"
     if isinstance(obj, list | tuple) and len(obj) > 1:
         middle = len(obj) // 2
-        left, right = dumps_compact(obj[:middle], default), dumps_compact(obj[middle:], default)
+        left = dumps_compact(obj[:middle], default, option)
+        right = dumps_compact(obj[middle:], default, option)
         return left[:-1] + b"," + right[1:]
     return json.dumps(to_jsonable(obj, default), separators=(",", ":")).encode()

@@ -158,8 +158,9 @@ class Scheduler:
                         if outcome.errors and last_try and job.on_error == "stop":
                             self.stopped = True
                             break
-                    if self.stop.requested:
-                        retries_cut = bool(failed) and not last_try
+                    if self.stop.requested:  # failed tasks with attempts left were cut
+                        retries_cut = any(error.attempts <= job.retries
+                                          for error in failed.values())
                     if self.stopped or last_try or not failed or self.stop.requested:
                         break
                     chunks = self._retry_round(name, job, plan, sorted(failed), attempt)

@@ -373,3 +373,28 @@ def test_results_json_cannot_hold_run_again(runs):
     z, fine = second["jobs"]
     assert (z["reused"], fine["reused"]) == (0, 1)
     assert z["reduced"] == "(3+3j)"
+
+
+def test_journal_marks_values_json_would_change():
+    """Such values are written, marked lossy, so that a resume runs their tasks again."""
+    import dataclasses
+    import datetime
+    import json as json_module
+
+    from runner.journal import _dump
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+
+    def line(value: object) -> dict[str, object]:
+        return json_module.loads(_dump({"job": "j", "task": 0, "status": "ok", "value": value}))
+
+    for changed in [complex(1, 2), {1, 2}, datetime.datetime(2024, 1, 2, 3, 4, 5),
+                    Point(1), {(1, 2): 3}, [2**70, {3}]]:
+        assert line(changed).get("lossy") is True, changed
+    assert line(datetime.date(2024, 1, 2))["value"] == "2024-01-02"
+    assert line(Point(1))["value"] == {"x": 1}
+    for kept in [1, "a", [1, 2.5], {"a": [None, True]}, 2**70]:
+        written = line(kept)
+        assert "lossy" not in written and written["value"] == kept

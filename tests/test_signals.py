@@ -9,6 +9,7 @@ Every case runs the CLI as a subprocess, signals it once the tasks are seen runn
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -222,7 +223,7 @@ def test_retry_delay_is_cut_short_by_a_signal(tmp_path):
           flaky:
             function: tests.tasks:always_fail
             mode: serial
-            retries: 3
+            retries: 1
             retry_delay: 60
     """
     path = tmp_path / "config.yaml"
@@ -337,3 +338,31 @@ def test_a_job_whose_tasks_all_ran_is_whole_though_the_run_is_interrupted(tmp_pa
     assert doc["status"] == "interrupted" and doc["not_run"] == ["never"]
     (job,) = doc["jobs"]
     assert (job["status"], job["ok"], job["not_run"], job["reduced"]) == ("ok", 2, 0, 0.2)
+
+
+def test_a_signal_while_a_worker_starts_leaves_no_worker_behind(tmp_path, monkeypatch,
+                                                                 start_method):
+    """A SIGINT that lands while a worker is being started (held back until it is
+    registered) with --grace 0: the run ends interrupted and that worker is stopped."""
+    import multiprocessing
+    from multiprocessing.process import BaseProcess
+
+    config = tmp_path / "config.yaml"
+    config.write_text("jobs:\n  naps:\n    function: tests.tasks:sleep\n    mode: pool\n"
+                      "    workers: 2\n    chunksize: 1\n    map: [5, 5, 5]\n")
+    real_start = BaseProcess.start
+    starts: list[str] = []
+
+    def start(self: BaseProcess) -> None:
+        starts.append(self.name)
+        if self.name == "mprun-worker-1":
+            os.kill(os.getpid(), signal.SIGINT)
+        real_start(self)
+
+    monkeypatch.setattr(BaseProcess, "start", start)
+    report = runner.run(config, log_dir=tmp_path / "logs", start_method=start_method,
+                        grace=0)
+    assert report.status == "interrupted" and report.exit_code == 130
+    assert "mprun-worker-1" in starts
+    left = [p.name for p in multiprocessing.active_children() if p.name.startswith("mprun-")]
+    assert left == []

@@ -165,7 +165,7 @@ class PoolExecutor(Executor):
                 break
             try:
                 target = self._idle_worker()
-            except OSError as exc:  # no worker at all could start: this chunk fails
+            except (OSError, EOFError) as exc:  # no worker could start: this chunk fails
                 failed.append(_failed(chunk, "WorkerStartFailed",
                                       f"cannot start a worker process: {exc}"))
                 continue
@@ -210,7 +210,7 @@ class PoolExecutor(Executor):
         if len(self._workers) < self._worker_limit:
             try:
                 return self._start_worker()
-            except OSError as exc:  # out of descriptors, processes or memory
+            except (OSError, EOFError) as exc:  # out of descriptors, processes or memory
                 if not self._workers:
                     raise
                 # Go on with the workers there are, rather than fail work they can do.
@@ -366,18 +366,22 @@ class PoolExecutor(Executor):
         # Blocked until the worker has its own handlers (fork and spawn children inherit
         # the mask): a Ctrl-C meanwhile must not kill it with a traceback, nor a SIGTERM
         # run the runner's handler in it.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        # A signal held back meanwhile is handled when the mask is restored, and may raise
+        # there: by then the worker is registered, so that close() stops it.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
         try:
-            process.start()
-        except BaseException:
-            parent_conn.close()
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                process.start()
+            except BaseException:
+                parent_conn.close()
+                child_conn.close()
+                raise
             child_conn.close()
-            raise
+            w = _Worker(process, parent_conn, started)
+            self._workers.append(w)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        child_conn.close()
-        w = _Worker(process, parent_conn, started)
-        self._workers.append(w)
         return w
 
     # -- shutdown ----------------------------------------------------------
