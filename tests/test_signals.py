@@ -279,32 +279,44 @@ def test_the_run_leaves_sigalrm_and_its_timer_alone(tmp_path):
         signal.signal(signal.SIGALRM, previous)
 
 
-def test_a_signal_after_the_last_task_still_gives_a_whole_report(tmp_path):
-    """SIGINT twice while a slow reduce runs (after every task ended): the job keeps its
-    report and results; the run says interrupted."""
-    run = Interrupted(tmp_path, """
-        jobs:
-          naps:
-            function: tests.tasks:nap
-            mode: pool
-            workers: 2
-            args: [MARKS]
-            map: [0.1, 0.1]
-            reduce: tests.tasks:slow_sum
-    """)
+SLOW_REDUCE = """
+    jobs:
+      naps:
+        function: tests.tasks:nap
+        mode: pool
+        workers: 2
+        args: [MARKS]
+        map: [0.1, 0.1]
+        reduce: tests.tasks:slow_sum
+      never:
+        function: tests.tasks:square
+        args: [1]
+"""
+
+
+def in_slow_reduce(tmp_path: Path) -> Interrupted:
+    """A run whose two tasks are done and whose 2-second reduce has begun."""
+    run = Interrupted(tmp_path, SLOW_REDUCE, "--grace", "20")
     run.wait_running(2)
     deadline = time.monotonic() + 30
     while not (run.logs / "latest" / "results.jsonl").exists() or len(run.journal()) < 2:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     time.sleep(0.3)  # in the reduce now
+    return run
+
+
+def test_a_signal_after_the_last_task_still_gives_a_whole_report(tmp_path):
+    """SIGINT twice while a slow reduce runs (after every task ended): the job keeps its
+    report and results; the run says interrupted."""
+    run = in_slow_reduce(tmp_path)
     run.signal(signal.SIGINT)
     time.sleep(0.3)
     run.signal(signal.SIGINT)
     code, doc, _ = run.finish()
     assert code == 130
-    assert doc["status"] == "interrupted"
-    (job,) = doc["jobs"]
+    assert doc["status"] == "interrupted" and doc["not_run"] == ["never"]
+    job = doc["jobs"][0]
     assert (job["ok"], job["not_run"]) == (2, 0)
     assert job["results"] == [0.1, 0.1]
 
@@ -313,25 +325,7 @@ def test_a_job_whose_tasks_all_ran_is_whole_though_the_run_is_interrupted(tmp_pa
     """One signal during the reduce (every task done): the reduce finishes within the
     grace period, the job is ok with its reduced value, later jobs do not run, and the
     run is interrupted."""
-    run = Interrupted(tmp_path, """
-        jobs:
-          naps:
-            function: tests.tasks:nap
-            mode: pool
-            workers: 2
-            args: [MARKS]
-            map: [0.1, 0.1]
-            reduce: tests.tasks:slow_sum
-          never:
-            function: tests.tasks:square
-            args: [1]
-    """, "--grace", "20")
-    run.wait_running(2)
-    deadline = time.monotonic() + 30
-    while not (run.logs / "latest" / "results.jsonl").exists() or len(run.journal()) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    time.sleep(0.3)  # in the reduce now
+    run = in_slow_reduce(tmp_path)
     run.signal(signal.SIGTERM)
     code, doc, _ = run.finish()
     assert code == 143
