@@ -23,6 +23,7 @@ __all__ = [
     # errors
     "Interrupted",
     "MprunError",
+    "Observer",
     "RunLocked",
     "RunReport",
     "__version__",
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from runner.errors import ConfigError, Interrupted, MprunError, RunLocked
     from runner.loader import load_config
     from runner.log import get_logger
+    from runner.observe import Observer
     from runner.report import RunReport
     from runner.session import run
 
@@ -45,6 +47,7 @@ _LAZY = {
     "ConfigError": "runner.errors",
     "Interrupted": "runner.errors",
     "MprunError": "runner.errors",
+    "Observer": "runner.observe",
     "RunLocked": "runner.errors",
     "RunReport": "runner.report",
     "get_logger": "runner.log",

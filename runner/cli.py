@@ -2,7 +2,8 @@
 
 This module is the main module of every worker under forkserver and spawn
 (they import the parent's ``__main__``), so it imports nothing heavy at the
-top: pydantic, yaml, structlog and the job modules load inside ``main()``.
+top (only stdlib-only modules every worker loads anyway): pydantic, yaml,
+structlog and the job modules load inside ``main()``.
 """
 
 from __future__ import annotations
@@ -15,17 +16,14 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from runner.errors import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE
+from runner.observe import Observer
+
 if TYPE_CHECKING:
+    from runner.observe import JobStart
     from runner.report import RunReport
 
 __all__ = ["main"]
-
-EXIT_OK = 0
-EXIT_TASK_FAILED = 1
-EXIT_USAGE = 2  # an invalid config or command line; nothing ran
-EXIT_LOCKED = 75  # another run of the same config holds its lock (EX_TEMPFAIL: try later)
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
 
 COMMANDS = ("run", "validate", "schema")
 _TAKES_VALUE = ("--only", "--log-dir", "--log-level", "--start-method", "--wait", "--grace",
@@ -34,6 +32,7 @@ _TAKES_VALUE = ("--only", "--log-dir", "--log-level", "--start-method", "--wait"
 
 def _parser() -> argparse.ArgumentParser:
     from runner import __version__
+    from runner.context import START_METHODS
 
     parser = argparse.ArgumentParser(
         prog="mprun",
@@ -55,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-dir", default=os.environ.get("MPRUN_LOG_DIR", "logs"),
                      help="where run folders go (default: logs, or $MPRUN_LOG_DIR)")
     run.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
-    run.add_argument("--start-method", choices=("fork", "forkserver", "spawn"),
+    run.add_argument("--start-method", choices=START_METHODS,
                      help="beats the config's start_method (default: forkserver on Linux)")
     run.add_argument("--wait", type=_seconds, default=0.0, metavar="SECONDS",
                      help="if another run of the same config is going, wait up to SECONDS "
@@ -96,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print("mprun: error: give a CONFIG to run, or a command", file=sys.stderr)
         return EXIT_USAGE
-    from runner.errors import ConfigError, MprunError
+    from runner.errors import ConfigError, MprunError, exit_code_for
 
     try:
         if options.command == "schema":
@@ -107,12 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
-        return EXIT_USAGE
+        return exit_code_for(exc)
     except MprunError as exc:
         print(f"mprun: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exit_code_for(exc)
     except KeyboardInterrupt:  # before a run's own handlers are in place
-        return EXIT_SIGINT
+        return EXIT_INTERRUPTED + signal.SIGINT
 
 
 def _with_default_command(args: list[str]) -> list[str]:
@@ -149,7 +148,7 @@ def _load_all(paths: Sequence[str]) -> list[Any]:
     configs, issues = [], []
     for path in paths:
         try:
-            configs.append(load_config(path, check_functions=len(paths) > 1))
+            configs.append(load_config(path))
         except ConfigError as exc:
             issues += exc.issues
     if issues:
@@ -158,10 +157,7 @@ def _load_all(paths: Sequence[str]) -> list[Any]:
 
 
 def _validate(paths: Sequence[str]) -> int:
-    from runner.loader import raise_import_problems
-
     for config in _load_all(paths):
-        raise_import_problems(config)
         jobs = ", ".join(config.jobs)
         print(f"{config.source}: ok ({len(config.jobs)} job{'s' * (len(config.jobs) != 1)}: "
               f"{jobs})")
@@ -180,13 +176,13 @@ def _run(options: argparse.Namespace) -> int:
     configs = _load_all(options.configs)
     reports: list[RunReport] = []
     exit_code = EXIT_OK
-    progress = None if options.quiet else _progress
+    observers = [] if options.quiet else [_Progress()]
     with _stdout_to_stderr(options.json) as stdout:
         for config in configs:
             try:
                 report = run(config, only=options.only, log_dir=options.log_dir,
                              log_level=options.log_level, start_method=options.start_method,
-                             progress=progress, stdout_to_stderr=options.json,
+                             observers=observers, stdout_to_stderr=options.json,
                              wait=options.wait,
                              grace=DEFAULT_GRACE if options.grace is None else options.grace,
                              resume=options.resume, force=options.force)
@@ -210,21 +206,25 @@ def _run(options: argparse.Namespace) -> int:
     return max([exit_code, *(report.exit_code for report in reports)])
 
 
-def _progress(event: str, fields: dict[str, Any]) -> None:
-    if event == "waiting for lock":
-        print(f"mprun: {fields['config']} is already running (pid {fields.get('pid', '?')}, "
-              f"run {fields.get('run_id', '?')}); waiting up to {fields['wait']:g}s for it",
+class _Progress(Observer):
+    """The run's progress lines on stderr."""
+
+    def waiting_for_lock(self, holder: dict[str, Any], config: str | None,
+                         wait: float) -> None:
+        print(f"mprun: {config} is already running (pid {holder.get('pid', '?')}, "
+              f"run {holder.get('run_id', '?')}); waiting up to {wait:g}s for it",
               file=sys.stderr, flush=True)
-    elif event == "stopping":
+
+    def stopping(self, signum: int, grace: float) -> None:
         # Called in a signal handler: print() there can hit a reentrant-write error.
-        name = "SIGINT" if fields["signal"] == signal.SIGINT else "SIGTERM"
+        name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
         os.write(2, f"mprun: {name}: starting no more tasks; running ones have "
-                    f"{fields['grace']:g}s to finish (send it again to stop them now)\n"
-                    .encode())
-    elif event == "job started":
-        workers = fields["workers"]
-        print(f"mprun: {fields['job']}: {fields['tasks']} task{'s' * (fields['tasks'] != 1)} "
-              f"in {fields['mode']} mode, {workers} worker{'s' * (workers != 1)}",
+                    f"{grace:g}s to finish (send it again to stop them now)\n".encode())
+
+    def job_started(self, event: JobStart) -> None:
+        workers = event.workers
+        print(f"mprun: {event.job}: {event.tasks} task{'s' * (event.tasks != 1)} "
+              f"in {event.mode} mode, {workers} worker{'s' * (workers != 1)}",
               file=sys.stderr, flush=True)
 
 

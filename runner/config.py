@@ -1,9 +1,11 @@
 """The config models: what a valid mprun config is. No I/O here.
 
 ``runner.loader`` turns YAML into plain data (with ``Ref`` objects for
-``!ref``) and validates it with :class:`Config`. Checks that need more than
-one field at once are in :func:`problems`, which returns located messages so
-that the loader can point at the offending line.
+``!ref``) and validates it with :class:`Config`; ``runner.checks`` then checks
+what one field cannot say alone (call sources, refs, map files, imports).
+The tables a config is checked against live in their own rooms: modes in
+``runner.executors``, shared types in ``runner.primitives``, reducers in
+``runner.reducers``, start methods in ``runner.context``.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 import builtins
 import os
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -26,26 +30,42 @@ from pydantic import (
     model_validator,
 )
 
-from runner.shared import TYPECODES, Ref
+from runner.context import StartMethod
+from runner.errors import ConfigIssue
+from runner.executors import DEFAULT_MODE, modes
+from runner.primitives import (  # the shared types' models, re-exported with the config's
+    ArraySpec,
+    BarrierSpec,
+    EventSpec,
+    LockSpec,
+    QueueSpec,
+    SemaphoreSpec,
+    SharedSpec,
+    ValueSpec,
+    expand_shorthand,
+)
+from runner.reducers import REDUCERS
 
 __all__ = [
-    "MODES",
-    "REDUCERS",
+    "ArraySpec",
+    "BarrierSpec",
     "Config",
+    "EventSpec",
     "FileSource",
     "Job",
     "JobDefaults",
+    "Loc",
+    "LockSpec",
+    "Origin",
+    "QueueSpec",
     "RangeSource",
+    "SemaphoreSpec",
     "TaskSpec",
-    "job_problems",
-    "problems",
+    "ValueSpec",
+    "dotted",
 ]
 
-Mode = Literal["serial", "thread", "process", "pool"]
-MODES: tuple[str, ...] = ("serial", "thread", "process", "pool")
-StartMethod = Literal["fork", "spawn", "forkserver"]
-REDUCERS: tuple[str, ...] = ("sum", "min", "max", "count", "mean", "list")
-Typecode = Literal["b", "B", "u", "h", "H", "i", "I", "l", "L", "q", "Q", "f", "d"]
+Loc = tuple[str | int, ...]
 
 _FUNCTION_RE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 FunctionRef = Annotated[
@@ -57,123 +77,27 @@ FunctionRef = Annotated[
     ),
 ]
 
+
+def is_function_ref(value: object) -> bool:
+    """Whether ``value`` reads as ``"package.module:qualname"``."""
+    return isinstance(value, str) and _FUNCTION_RE.match(value) is not None
+
+
+def _known_mode(value: Any) -> Any:
+    known = modes()
+    if not isinstance(value, str) or value not in known:
+        raise ValueError(f"{value!r} is not one of {', '.join(known)}")
+    return value
+
+
+def _modes_schema(schema: dict[str, Any]) -> None:
+    schema.update(type="string", enum=list(modes()))
+
+
+# One of runner.executors' registered modes (read when a config is validated).
+Mode = Annotated[str, BeforeValidator(_known_mode), Field(json_schema_extra=_modes_schema)]
+
 _STRICT = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_init(typecode: str, value: Any, where: str = "") -> None:
-    """Raise ValueError unless ``value`` fits ``typecode`` (the seed's table)."""
-    code = TYPECODES[typecode]
-    where = f"{where}: " if where else ""
-    if code.kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{where}{value!r} is not an int; typecode {typecode!r} holds "
-                             f"{code.describe()}")
-        assert code.low is not None and code.high is not None
-        if not code.low <= value <= code.high:
-            raise ValueError(f"{where}{value} is out of range for typecode {typecode!r} "
-                             f"({code.describe()})")
-    elif code.kind == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{where}{value!r} is not a number; typecode {typecode!r} holds "
-                             f"{code.describe()}")
-    elif not (isinstance(value, str) and len(value) == 1):
-        raise ValueError(f"{where}{value!r} is not one character; typecode 'u' holds "
-                         f"{code.describe()}")
-
-
-class ValueSpec(BaseModel):
-    """``multiprocessing.Value(typecode, init, lock=lock)``."""
-
-    model_config = _STRICT
-    type: Literal["value"]
-    typecode: Typecode
-    init: int | float | str | None = Field(default=None, description="default: zero")
-    lock: bool = True
-
-    @field_validator("init", mode="before")
-    @classmethod
-    def _init_fits(cls, value: Any, info: ValidationInfo) -> Any:
-        # Before pydantic's coercion, which would turn true into 1; reported at init.
-        typecode = info.data.get("typecode")
-        if value is not None and typecode is not None:
-            _check_init(typecode, value)
-        return value
-
-
-class ArraySpec(BaseModel):
-    """``multiprocessing.Array(typecode, init or size, lock=lock)``; one-dimensional."""
-
-    model_config = _STRICT
-    type: Literal["array"]
-    typecode: Typecode
-    init: list[Any] | None = Field(default=None, description="a flat list of initial items")
-    size: Annotated[int, Field(ge=0)] | None = Field(default=None, description="zero-filled")
-    lock: bool = True
-
-    @field_validator("init")
-    @classmethod
-    def _init_fits(cls, value: list[Any] | None, info: ValidationInfo) -> list[Any] | None:
-        typecode = info.data.get("typecode")
-        for index, item in enumerate(value or ()):
-            if isinstance(item, list | dict):
-                raise ValueError(f"init[{index}] is a nested {type(item).__name__}: an array is "
-                                 "one-dimensional (multiprocessing raises 'TypeError: an integer "
-                                 "is required' for this); flatten it or use several arrays")
-            if typecode is not None:
-                _check_init(typecode, item, where=f"init[{index}]")
-        return value
-
-    @model_validator(mode="after")
-    def _init_or_size(self) -> ArraySpec:
-        if (self.init is None) == (self.size is None):
-            raise ValueError("give exactly one of init (a flat list) or size")
-        return self
-
-
-class LockSpec(BaseModel):
-    """``multiprocessing.Lock()`` or ``RLock()``."""
-
-    model_config = _STRICT
-    type: Literal["lock", "rlock"]
-
-
-class SemaphoreSpec(BaseModel):
-    """``multiprocessing.Semaphore(init)``."""
-
-    model_config = _STRICT
-    type: Literal["semaphore"]
-    init: Annotated[int, Field(ge=0)] = 1
-
-
-class EventSpec(BaseModel):
-    """``multiprocessing.Event()``."""
-
-    model_config = _STRICT
-    type: Literal["event"]
-
-
-class QueueSpec(BaseModel):
-    """``multiprocessing.Queue(maxsize)``."""
-
-    model_config = _STRICT
-    type: Literal["queue"]
-    maxsize: Annotated[int, Field(ge=0)] | None = None
-
-
-class BarrierSpec(BaseModel):
-    """``multiprocessing.Barrier(parties)``."""
-
-    model_config = _STRICT
-    type: Literal["barrier"]
-    parties: Annotated[int, Field(ge=1)]
-
-
-SharedSpec = Annotated[
-    ValueSpec | ArraySpec | LockSpec | SemaphoreSpec | EventSpec | QueueSpec | BarrierSpec,
-    Field(discriminator="type"),
-]
-# "name: lock" is {type: lock}; "name: barrier" too, so that its missing keys are named.
-_SHARED_TYPES = ("value", "array", "lock", "rlock", "semaphore", "event", "queue", "barrier")
 
 
 class RangeSource(BaseModel):
@@ -236,7 +160,7 @@ class _JobFields(BaseModel):
     """The keys a job and ``defaults`` share."""
 
     model_config = _STRICT
-    mode: Mode | None = Field(default=None, description="default: pool")
+    mode: Mode | None = Field(default=None, description=f"default: {DEFAULT_MODE}")
     workers: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="at most this many tasks at once; default: the CPU count")
     args: list[Any] | None = None
@@ -263,7 +187,7 @@ class _JobFields(BaseModel):
     @field_validator("reduce")
     @classmethod
     def _reducer(cls, value: str | None) -> str | None:
-        if value is not None and value not in REDUCERS and not _FUNCTION_RE.match(value):
+        if value is not None and value not in REDUCERS and not is_function_ref(value):
             raise ValueError(f"{value!r} is not one of {', '.join(REDUCERS)}, "
                              "nor a \"module:qualname\"")
         return value
@@ -289,9 +213,10 @@ class Job(_JobFields):
 
     @property
     def run_mode(self) -> str:
-        return self.mode or "pool"
+        return self.mode or DEFAULT_MODE
 
     def worker_count(self) -> int:
+        """The ``workers`` asked for (the mode's executor may run fewer at once)."""
         return self.workers or os.cpu_count() or 1
 
     def modes(self) -> list[str]:
@@ -309,9 +234,20 @@ class Job(_JobFields):
         return sources
 
 
-def _shorthand(value: Any) -> Any:
-    """``name: lock`` means ``name: {type: lock}``."""
-    return {"type": value} if isinstance(value, str) else value
+@dataclass(frozen=True)
+class Origin:
+    """Where a config came from; the loader passes it to :meth:`Config.model_validate`
+    as ``context={"origin": ...}``."""
+
+    source: str | None = None
+    # Turns a location into a ConfigIssue with the file's line and column.
+    locate: Callable[[Loc, str], ConfigIssue] | None = None
+    # What secret-named ${VAR}s expanded to (runner.redact masks them).
+    secret_values: tuple[str, ...] = ()
+
+
+def dotted(loc: Loc) -> str:
+    return ".".join(str(part) for part in loc)
 
 
 class Config(BaseModel):
@@ -325,88 +261,46 @@ class Config(BaseModel):
     defaults: JobDefaults | None = None
     shared: dict[str, SharedSpec] = Field(default_factory=dict)
     jobs: Annotated[dict[str, Job], Field(min_length=1)]
-    _source: str | None = PrivateAttr(default=None)
-    # Set by the loader: turns a location into a located ConfigIssue.
-    _locate: Any = PrivateAttr(default=None)
-    # Set by the loader: what secret-named ${VAR}s expanded to (runner.redact masks them).
-    _secret_values: list[str] = PrivateAttr(default_factory=list)
+    _origin: Origin = PrivateAttr(default_factory=Origin)
+
+    @model_validator(mode="after")
+    def _take_origin(self, info: ValidationInfo) -> Config:
+        origin = (info.context or {}).get("origin")
+        if isinstance(origin, Origin):
+            self._origin = origin
+        return self
 
     @property
     def source(self) -> str | None:
         """The file this config was loaded from, if any."""
-        return self._source
+        return self._origin.source
 
     @property
     def secret_values(self) -> list[str]:
         """The values that ``${VAR}``s with a secret-looking name put into this config."""
-        return list(self._secret_values)
+        return list(self._origin.secret_values)
+
+    @property
+    def folder(self) -> str:
+        """The folder map files are relative to and job modules are imported from."""
+        source = self._origin.source
+        return os.path.dirname(os.path.abspath(source)) if source else os.getcwd()
+
+    def issue_at(self, loc: Loc, message: str) -> ConfigIssue:
+        """A ConfigIssue at ``loc``, with a line and column when the config came from a file."""
+        if self._origin.locate is not None:
+            return self._origin.locate(loc, message)
+        return ConfigIssue(self.source or "<config>", None, None, dotted(loc), message)
 
     def display_name(self) -> str:
         if self.name:
             return self.name
-        return os.path.splitext(os.path.basename(self._source))[0] if self._source else "config"
+        source = self._origin.source
+        return os.path.splitext(os.path.basename(source))[0] if source else "config"
 
     @field_validator("shared", mode="before")
     @classmethod
     def _expand_shorthand(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {key: _shorthand(item) if item in _SHARED_TYPES else item
-                    for key, item in value.items()}
+            return {key: expand_shorthand(item) for key, item in value.items()}
         return value
-
-
-Loc = tuple[str | int, ...]
-
-
-def _refs(value: Any, loc: Loc) -> Iterator[tuple[Loc, Ref]]:
-    if isinstance(value, Ref):
-        yield loc, value
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            yield from _refs(item, (*loc, index))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _refs(item, (*loc, key))
-
-
-def problems(config: Config) -> list[tuple[Loc, str]]:
-    """Checks across fields: call sources, refs, ``unpack``. Each with where it applies."""
-    found: list[tuple[Loc, str]] = []
-    for job_name, job in config.jobs.items():
-        found += job_problems(job_name, job, config.shared)
-    return found
-
-
-def job_problems(job_name: str, job: Job, shared: Collection[str]) -> list[tuple[Loc, str]]:
-    """:func:`problems` for one job, given the names declared under ``shared``."""
-    found: list[tuple[Loc, str]] = []
-    names = sorted(shared)
-    here: Loc = ("jobs", job_name)
-    sources = job.call_sources()
-    if len(sources) > 1:
-        if "map" in sources and sources == ["args/kwargs/repeat", "map"]:
-            if job.repeat is not None:
-                found.append(((*here, "repeat"), "repeat cannot be combined with map"))
-        else:
-            found.append((here, "give one call source, not " + " and ".join(sources)))
-    if job.unpack and job.map is None:
-        found.append(((*here, "unpack"), "unpack applies to map items only"))
-    if job.chunksize != "auto" and job.map is None:
-        found.append(((*here, "chunksize"), "chunksize applies to map jobs only"))
-    in_runner = [mode for mode in job.modes() if mode in ("serial", "thread")]
-    if job.timeout is not None and in_runner:
-        found.append(((*here, "timeout"), f"timeout needs mode process or pool, not "
-                      f"{' or '.join(in_runner)}: a task running in the runner's own process "
-                      "or one of its threads cannot be stopped from outside"))
-    for loc, ref in _refs(
-        {"args": job.args, "kwargs": job.kwargs,
-         "tasks": [{"args": t.args, "kwargs": t.kwargs} for t in job.tasks or []],
-         "map": job.map if isinstance(job.map, list) else None},
-        here,
-    ):
-        if ref.name not in shared:
-            known = ", ".join(names) if names else "none are declared"
-            found.append((loc, f"!ref {ref.name}: no shared primitive of that name "
-                               f"(shared: {known})"))
-    return found
-

@@ -12,11 +12,14 @@ from __future__ import annotations
 import multiprocessing
 import sys
 import threading
-from typing import Any
+from typing import Any, Literal, get_args
 
-__all__ = ["START_METHODS", "default_start_method", "get_context", "warm_forkserver"]
+__all__ = ["START_METHODS", "StartMethod", "default_start_method", "get_context",
+           "warm_forkserver"]
 
-START_METHODS = ("fork", "forkserver", "spawn")
+# The one list of start methods: the config's start_method and --start-method take these.
+StartMethod = Literal["fork", "forkserver", "spawn"]
+START_METHODS: tuple[str, ...] = get_args(StartMethod)
 # What workers import before their first task (see runner.worker).
 WORKER_MODULES = ["runner.worker", "runner.work", "runner.log", "structlog", "orjson"]
 

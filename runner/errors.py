@@ -1,9 +1,27 @@
-"""One exception tree for mprun.
+"""One exception tree for mprun, and the exit code each branch means.
 
-The CLI catches :class:`MprunError` only and maps each branch to an exit code
-(see ``runner.cli``). Task failures inside a run are *recorded*, not raised:
-the classes below that describe them (:class:`TaskFailed`,
-:class:`WorkerCrashed`) are what a report's ``errors`` entries are made of.
+::
+
+    MprunError
+    ├── ConfigError ── JobImportError       exit 2: nothing ran
+    ├── UsageError ── ResumeRefused          exit 2: nothing ran
+    ├── RunLocked                            exit 75
+    ├── TaskFailed                           a task gave no result (recorded, exit 1)
+    │   ├── WorkerCrashed
+    │   ├── TaskTimeout
+    │   ├── WorkerStartFailed
+    │   ├── ArgumentsError
+    │   └── ResultError
+    └── ResultsDiffer                        a compare job's modes disagree (recorded, exit 1)
+    Interrupted (a BaseException)            exit 128 + signal
+
+The CLI catches :class:`MprunError` and maps it with :func:`exit_code_for`.
+Task failures inside a run are *recorded*, not raised: a runner-made failure
+is built as one of the :class:`TaskFailed` classes, and its record
+(``runner.work.TaskError.of``) carries that class's name as its ``type``. A
+task's own exception is recorded under its own class name (``ValueError``).
+
+Stdlib only: every worker imports this module.
 """
 
 from __future__ import annotations
@@ -11,20 +29,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_LOCKED",
+    "EXIT_OK",
+    "EXIT_TASK_FAILED",
+    "EXIT_USAGE",
+    "ArgumentsError",
     "ConfigError",
     "ConfigIssue",
     "Interrupted",
     "JobImportError",
     "MprunError",
+    "ResultError",
+    "ResultsDiffer",
+    "ResumeRefused",
     "RunLocked",
     "TaskFailed",
+    "TaskTimeout",
     "UsageError",
     "WorkerCrashed",
+    "WorkerStartFailed",
+    "exit_code_for",
 ]
+
+EXIT_OK = 0
+EXIT_TASK_FAILED = 1
+EXIT_USAGE = 2  # an invalid config or command line; nothing ran
+EXIT_LOCKED = 75  # another run of the same config holds its lock (EX_TEMPFAIL: try later)
+EXIT_INTERRUPTED = 128  # plus the signal's number: 130 SIGINT, 143 SIGTERM
 
 
 class MprunError(Exception):
-    """Base class for every error mprun raises on purpose."""
+    """Base class for every error mprun raises or records on purpose."""
+
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)
@@ -53,19 +91,26 @@ class ConfigError(MprunError):
 
 
 class JobImportError(ConfigError):
-    """Raised when a job's ``function`` (or ``reduce``) cannot be imported or is not callable."""
+    """Raised when a job's ``function`` (or ``reduce``) cannot be imported or is not callable,
+    and that is all that is wrong with the config."""
 
 
 class UsageError(MprunError):
     """Raised when the command line or the run options ask for something impossible."""
 
 
+class ResumeRefused(UsageError):
+    """Raised when ``--resume`` cannot resume the run it names; nothing has run."""
+
+
 class RunLocked(MprunError):
-    """Raised when another run of the same config holds its lock (the CLI exits 75).
+    """Raised when another run of the same config holds its lock.
 
     ``pid``, ``run_id`` and ``started`` describe the holder, as far as its lock
     file says; ``waited`` is how many seconds this run waited for it.
     """
+
+    exit_code = EXIT_LOCKED
 
     def __init__(self, config: str, *, pid: int | None, run_id: str | None,
                  started: str | None = None, waited: float = 0.0) -> None:
@@ -82,11 +127,54 @@ class RunLocked(MprunError):
 
 
 class TaskFailed(MprunError):
-    """Raised (and recorded) when a task's function raises."""
+    """Raised (and recorded) when a task gives no result for a reason the runner found,
+    not an exception of its own; the base of every such failure."""
+
+    exit_code = EXIT_TASK_FAILED
 
 
-class WorkerCrashed(MprunError):
-    """Raised (and recorded) when the process running a task dies before answering."""
+class WorkerCrashed(TaskFailed):
+    """Recorded when the process running a task dies before answering.
+
+    ``exitcode`` is the process's (negative: the signal that killed it) and
+    ``cause`` what that probably means.
+    """
+
+    def __init__(self, pid: int, exitcode: int | None, cause: str, note: str = "") -> None:
+        self.pid, self.exitcode, self.cause = pid, exitcode, cause
+        super().__init__(f"worker pid {pid} died running this task: {cause}{note}")
+
+    @property
+    def signal(self) -> int | None:
+        """The signal that ended the worker, if one did."""
+        return -self.exitcode if self.exitcode is not None and self.exitcode < 0 else None
+
+
+class TaskTimeout(TaskFailed):
+    """Recorded when a task runs past its job's ``timeout`` and its worker is stopped."""
+
+    def __init__(self, timeout: float, pid: int, how: str, note: str = "") -> None:
+        self.timeout, self.pid, self.how = timeout, pid, how
+        super().__init__(f"timed out after {timeout:g}s; its worker (pid {pid}) was {how}{note}")
+
+
+class WorkerStartFailed(TaskFailed):
+    """Recorded when no worker process could be started (or one died while starting)
+    to run a task."""
+
+
+class ArgumentsError(TaskFailed):
+    """Recorded when a task's arguments cannot be sent to its worker process."""
+
+
+class ResultError(TaskFailed):
+    """Recorded when a task's result cannot be sent back to the runner."""
+
+
+class ResultsDiffer(MprunError):
+    """Recorded when a ``compare`` job's modes do not all give the first mode's results."""
+
+    exit_code = EXIT_TASK_FAILED
 
 
 class Interrupted(BaseException):
@@ -102,4 +190,9 @@ class Interrupted(BaseException):
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signum
+        return EXIT_INTERRUPTED + self.signum
+
+
+def exit_code_for(exc: MprunError | Interrupted) -> int:
+    """The exit code the CLI ends with for ``exc``."""
+    return exc.exit_code

@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["add_paths", "describe_import_error", "resolve"]
+__all__ = ["add_paths", "describe_import_error", "resolve", "search_paths"]
 
 _cache: dict[str, Callable[..., Any]] = {}
 
@@ -23,6 +23,11 @@ def add_paths(paths: Iterable[str]) -> None:
         if path in sys.path:
             sys.path.remove(path)
         sys.path.insert(0, path)
+
+
+def search_paths(folder: str) -> list[str]:
+    """Where a config's functions are imported from: its folder, then the working one."""
+    return [folder, os.getcwd()]
 
 
 def resolve(ref: str) -> Callable[..., Any]:

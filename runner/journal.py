@@ -14,15 +14,22 @@ import datetime
 from typing import IO, Any
 
 from runner.jsonable import dumps_line
+from runner.observe import Finished, Observer
 from runner.redact import redact
+from runner.spans import gaps, runs
 from runner.work import Outcome
 
 __all__ = ["Journal"]
 
 
-class Journal:
+class Journal(Observer):
+    """Writes each finished chunk's lines; an observer of the run (``runner.observe``)."""
+
     def __init__(self, path: str | None) -> None:
         self._file: IO[bytes] | None = open(path, "ab", buffering=0) if path else None  # noqa: SIM115
+
+    def finished(self, event: Finished) -> None:
+        self.record(event.job, event.outcome, attempt=event.attempt, mode=event.mode)
 
     def record(self, job: str, outcome: Outcome, *, attempt: int = 1,
                mode: str | None = None) -> None:
@@ -35,16 +42,10 @@ class Journal:
         run's journal is whole and can be resumed in turn."""
         if self._file is None or not values:
             return
-        lines = []
-        tasks = sorted(values)
-        start = 0
-        for end in range(1, len(tasks) + 1):
-            if end == len(tasks) or tasks[end] != tasks[end - 1] + 1:
-                lines.append(dumps_line({"job": job, "first": tasks[start], "status": "ok",
-                                         "values": [values[t] for t in tasks[start:end]],
-                                         "reused": run_id}))
-                start = end
-        self._file.write(b"".join(lines))
+        self._file.write(b"".join(
+            dumps_line({"job": job, "first": start, "status": "ok",
+                        "values": [values[t] for t in range(start, stop)], "reused": run_id})
+            for start, stop in runs(sorted(values))))
 
     def close(self) -> None:
         if self._file is not None:
@@ -86,16 +87,13 @@ def _lines(job: str, outcome: Outcome, attempt: int, mode: str | None) -> list[d
                      "seconds": seconds, "attempt": attempt, "pid": outcome.pid, **extra}]
         return [_failure(job, error, seconds, outcome.pid, extra)]
     lines: list[dict[str, Any]] = []
-    run_start = outcome.first
-    end = outcome.first + len(outcome.values)
-    for task in [*sorted(failed), end]:
-        if task > run_start:
-            lines.append({"job": job, "first": run_start, "status": "ok",
-                          "values": outcome.values[run_start - outcome.first:task - outcome.first],
-                          "seconds": seconds, "pid": outcome.pid, **extra})
-        if task < end:
-            lines.append(_failure(job, failed[task], seconds, outcome.pid, extra))
-        run_start = task + 1
+    first = outcome.first
+    for start, stop in gaps(sorted(failed), first + len(outcome.values), start=first):
+        lines.append({"job": job, "first": start, "status": "ok",
+                      "values": outcome.values[start - first:stop - first],
+                      "seconds": seconds, "pid": outcome.pid, **extra})
+    lines += [_failure(job, failed[task], seconds, outcome.pid, extra) for task in sorted(failed)]
+    lines.sort(key=lambda line: line.get("first", line.get("task", 0)))
     return lines
 
 

@@ -1,10 +1,13 @@
-"""Load a config file: read, parse, merge defaults, validate, check imports.
+"""Load a config file: read, parse, merge defaults, validate, check, in one pass.
 
 Every problem found is collected and raised at once as one :class:`ConfigError`
-whose issues read ``FILE:LINE:COL: jobs.add.workers: message``. What
-``${VAR}``s with a secret-looking name expanded to is registered with
-``runner.redact`` as soon as the YAML is read, and kept on the config
-(``Config.secret_values``) for the run's worker processes.
+whose issues read ``FILE:LINE:COL: jobs.add.workers: message``: YAML problems,
+schema errors, and what ``runner.checks`` finds (refs, map files, imports,
+pickling), so a broken config is fixed in one round. Only a YAML syntax error,
+which stops the parser, can hide later problems. What ``${VAR}``s with a
+secret-looking name expanded to is registered with ``runner.redact`` as soon
+as the YAML is read, and kept on the config (``Config.secret_values``) for the
+run's worker processes.
 """
 
 from __future__ import annotations
@@ -17,35 +20,23 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from runner import imports, redact
+from runner import checks, redact
 from runner.config import (
-    ArraySpec,
-    BarrierSpec,
     Config,
-    EventSpec,
     FileSource,
     Job,
     JobDefaults,
-    LockSpec,
-    QueueSpec,
+    Loc,
+    Origin,
     RangeSource,
-    SemaphoreSpec,
     TaskSpec,
-    ValueSpec,
-    job_problems,
-    problems,
+    dotted,
 )
 from runner.errors import ConfigError, ConfigIssue, JobImportError
+from runner.primitives import SHARED_TYPES, ValueSpec
 from runner.yamlsource import Document, parse
 
-__all__ = ["check_imports", "load_config", "locate_issue", "raise_import_problems", "search_paths"]
-
-Loc = tuple[str | int, ...]
-
-_SHARED_MODELS: dict[str, type[BaseModel]] = {
-    "value": ValueSpec, "array": ArraySpec, "lock": LockSpec, "rlock": LockSpec,
-    "semaphore": SemaphoreSpec, "event": EventSpec, "queue": QueueSpec, "barrier": BarrierSpec,
-}
+__all__ = ["load_config"]
 
 
 def load_config(path: str | os.PathLike[str], *, check_functions: bool = True) -> Config:
@@ -62,7 +53,7 @@ def load_config(path: str | os.PathLike[str], *, check_functions: bool = True) -
     # Registered before anything is checked, so that no message below shows one either
     # (``workers: ${API_TOKEN}`` is reported as ``got '***'``).
     redact.add_secret_values(doc.secrets)
-    issues = [ConfigIssue(name, p.line, p.column, _dotted(p.path), p.message)
+    issues = [ConfigIssue(name, p.line, p.column, dotted(p.path), p.message)
               for p in doc.problems]
     if not isinstance(doc.data, dict):
         if doc.data is None and not issues:  # "---" or "~" alone
@@ -72,69 +63,28 @@ def load_config(path: str | os.PathLike[str], *, check_functions: bool = True) -
             issues.append(ConfigIssue(name, 1, 1, "", "a config is a mapping with a 'jobs' key; "
                                       f"got {_show(doc.data)}"))
         raise _error(issues)
-    origin = _merge_defaults(doc)
-    locate = _Locator(name, doc, origin)
+    locate = _Locator(name, doc, _merge_defaults(doc))
     # Values the YAML pass already refused are not reported twice.
     refused = [p.path for p in doc.problems if p.value_refused]
 
-    def fresh(found: list[tuple[Loc, ConfigIssue]]) -> list[ConfigIssue]:
-        return [issue for loc, issue in found
+    def fresh(found: list[tuple[Loc, str]]) -> list[ConfigIssue]:
+        return [locate.at(loc, message) for loc, message in found
                 if not any(loc[: len(path)] == path for path in refused)]
 
+    config = None
+    origin = Origin(str(source), locate.at, tuple(sorted(doc.secrets)))
     try:
-        config = Config.model_validate(doc.data)
+        config = Config.model_validate(doc.data, context={"origin": origin})
     except ValidationError as exc:
-        # Every error at once: the checks across fields still run on each job that is
-        # valid on its own.
-        issues += fresh(locate.validation(exc))
-        issues += fresh([(loc, locate.at(loc, message))
-                         for loc, message in _partial_problems(doc.data, source)])
-        raise _error(issues) from None
-    config._source = str(source)
-    config._locate = locate.at
-    config._secret_values = sorted(doc.secrets)
-    found = problems(config) + _file_problems(config, source)
-    issues += fresh([(loc, locate.at(loc, message)) for loc, message in found])
-    if issues:
-        raise _error(issues)
-    if check_functions:
-        raise_import_problems(config)
+        issues += [issue for loc, issue in locate.validation(exc)
+                   if not any(loc[: len(path)] == path for path in refused)]
+    problems = checks.check(doc.data, config, source.parent, check_imports=check_functions)
+    issues += fresh(problems.found)
+    if issues or config is None:
+        raise _error(issues + fresh(problems.imports))
+    if problems.imports:
+        raise _error(fresh(problems.imports), JobImportError)
     return config
-
-
-def raise_import_problems(config: Config) -> None:
-    """Raise JobImportError, located in the config's file, if any function cannot be used."""
-    found = check_imports(config)
-    if found:
-        raise JobImportError(_unique([locate_issue(config, loc, message)
-                                      for loc, message in found]))
-
-
-def locate_issue(config: Config, loc: Loc, message: str) -> ConfigIssue:
-    """A ConfigIssue at ``loc``, with a line and column when the config came from a file."""
-    if config._locate is not None:
-        issue: ConfigIssue = config._locate(loc, message)
-        return issue
-    return ConfigIssue(config.source or "<config>", None, None, _dotted(loc), message)
-
-
-def search_paths(config: Config) -> list[str]:
-    """The folders a config's functions are imported from: its own, then the working one."""
-    folder = os.path.dirname(os.path.abspath(config._source)) if config._source else os.getcwd()
-    return [folder, os.getcwd()]
-
-
-def check_imports(config: Config) -> list[tuple[Loc, str]]:
-    """Import every job's function (and reduce function); say what fails and where."""
-    imports.add_paths(search_paths(config))
-    found: list[tuple[Loc, str]] = []
-    for job_name, job in config.jobs.items():
-        for key, ref in (("function", job.function), ("reduce", job.reduce)):
-            if ref is not None and ":" in ref:
-                problem = imports.describe_import_error(ref)
-                if problem:
-                    found.append((("jobs", job_name, key), problem))
-    return found
 
 
 def _read(source: Path, name: str) -> str:
@@ -179,50 +129,11 @@ def _merge_defaults(doc: Document) -> dict[Loc, Loc]:
     return origin
 
 
-def _file_problems(config: Config, source: Path) -> list[tuple[Loc, str]]:
-    found: list[tuple[Loc, str]] = []
-    for job_name, job in config.jobs.items():
-        found += _job_file_problems(job_name, job, source)
-    return found
-
-
-def _job_file_problems(job_name: str, job: Job, source: Path) -> list[tuple[Loc, str]]:
-    if isinstance(job.map, FileSource):
-        target = source.parent / job.map.file
-        if not target.is_file():
-            return [(("jobs", job_name, "map", "file"),
-                     f"no such file {str(target)!r} (a map file is relative to the "
-                     "config's folder)")]
-    return []
-
-
-def _partial_problems(data: dict[Any, Any], source: Path) -> list[tuple[Loc, str]]:
-    """The checks across fields for each job that validates on its own (the config does not)."""
-    jobs, shared = data.get("jobs"), data.get("shared")
-    if not isinstance(jobs, dict):
-        return []
-    names = {name for name in shared if isinstance(name, str)} if isinstance(shared, dict) \
-        else set()
-    found: list[tuple[Loc, str]] = []
-    for job_name, raw in jobs.items():
-        if not isinstance(job_name, str):
-            continue
-        try:
-            job = Job.model_validate(raw)
-        except ValidationError:
-            continue  # its errors are reported already
-        found += job_problems(job_name, job, names) + _job_file_problems(job_name, job, source)
-    return found
-
-
-def _dotted(loc: Loc) -> str:
-    return ".".join(str(part) for part in loc)
-
-
-def _error(issues: list[ConfigIssue]) -> ConfigError:
-    """One ConfigError for ``issues``, without repeats, secret values masked in messages."""
-    return ConfigError([replace(issue, message=redact.redact(issue.message))
-                        for issue in _unique(issues)])
+def _error(issues: list[ConfigIssue], kind: type[ConfigError] = ConfigError) -> ConfigError:
+    """One ConfigError for ``issues`` in the file's order, without repeats, secret values
+    masked in messages."""
+    ordered = sorted(_unique(issues), key=lambda i: (i.line is None, i.line or 0, i.column or 0))
+    return kind([replace(issue, message=redact.redact(issue.message)) for issue in ordered])
 
 
 def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
@@ -243,12 +154,12 @@ class _Locator:
         self.file, self.doc, self.origin = file, doc, origin
 
     def at(self, loc: Loc, message: str, *, key: bool = False) -> ConfigIssue:
-        label = _dotted(loc)
+        label = dotted(loc)
         source = loc
         for depth in range(len(loc), 2, -1):
             if loc[:depth] in self.origin:  # written under defaults, copied into this job
                 source = self.origin[loc[:depth]] + loc[depth:]
-                label = f"{_dotted(source)} (in job {loc[1]})"
+                label = f"{dotted(source)} (in job {loc[1]})"
                 break
         position = None
         if key:
@@ -324,7 +235,7 @@ class _Locator:
         if head == "shared" and len(shape) == 2:
             spec = self._node(loc)
             kind = spec.get("type") if isinstance(spec, dict) else spec
-            return _SHARED_MODELS.get(str(kind), ValueSpec)
+            return SHARED_TYPES.get(str(kind), ValueSpec)
         return Config
 
     def _node(self, loc: Loc) -> Any:

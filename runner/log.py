@@ -11,23 +11,30 @@ threads never interleave, and a process killed mid-write leaves at most one
 torn line, at the end of its own file: :func:`read_jsonl` skips it with a
 :class:`TornLineWarning`.
 
+The runner configures logging per run with :func:`configured`, which puts
+back what was there before (structlog's ``configure`` / ``reset_defaults``)
+and closes the run's file, so that nothing a caller logs after ``run()``
+lands in a finished run's folder. A worker process calls :func:`configure`
+once; it ends with its run.
+
 structlog is imported here, on first use, never at ``import runner``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import warnings
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from typing import IO, Any
 
 from runner.jsonable import dumps_compact
 from runner.redact import redact_event
 from runner.work import current_task
 
-__all__ = ["TornLineWarning", "configure", "get_logger", "logger", "read_jsonl"]
+__all__ = ["TornLineWarning", "configure", "configured", "get_logger", "logger", "read_jsonl"]
 
 _static: dict[str, Any] = {}
 _file: IO[bytes] | None = None
@@ -71,6 +78,32 @@ def configure(*, path: str | None, run_id: str, process: str, level: str = "info
         logger_factory=structlog.BytesLoggerFactory(_file),
         cache_logger_on_first_use=False,
     )
+
+
+@contextlib.contextmanager
+def configured(*, path: str | None, run_id: str, process: str,
+               level: str = "info") -> Iterator[None]:
+    """:func:`configure` for the ``with`` block; then the file is closed and structlog's
+    configuration is what it was before (its defaults, if nobody had configured it)."""
+    import structlog
+
+    global _file, _configured_pid
+    before = structlog.get_config() if structlog.is_configured() else None
+    saved = (_file, _configured_pid, dict(_static))
+    _file = None  # a caller's own file (an enclosing run's) stays open
+    configure(path=path, run_id=run_id, process=process, level=level)
+    try:
+        yield
+    finally:
+        if _file is not None:
+            _file.close()
+        _file, _configured_pid = saved[0], saved[1]
+        _static.clear()
+        _static.update(saved[2])
+        if before is None:
+            structlog.reset_defaults()
+        else:
+            structlog.configure(**before)
 
 
 def logger(**bind: Any) -> Any:

@@ -18,6 +18,7 @@ from typing import Any
 from runner.config import FileSource, Job, RangeSource
 from runner.errors import ConfigError, ConfigIssue
 from runner.shared import contains_ref
+from runner.spans import gaps
 from runner.work import Call, Chunk
 
 __all__ = ["Plan", "auto_chunksize", "plan_job"]
@@ -51,22 +52,13 @@ class Plan:
             for first in range(0, len(self.items), chunksize):
                 yield Chunk(self.call, first, self._slice(first, first + chunksize))
             return
-        for start, stop in _gaps(sorted(self.reused), len(self.items)):
+        for start, stop in gaps(sorted(self.reused), len(self.items)):
             for first in range(start, stop, chunksize):
                 yield Chunk(self.call, first, self._slice(first, min(first + chunksize, stop)))
 
     def _slice(self, start: int, stop: int) -> Any:
         part = self.items[start:stop]
         return part if isinstance(part, range | list) else list(part)
-
-
-def _gaps(skipped: list[int], total: int) -> Iterator[tuple[int, int]]:
-    """The ``[start, stop)`` runs of ``range(total)`` between the sorted ``skipped``."""
-    start = 0
-    for index in [*skipped, total]:
-        if index > start:
-            yield start, index
-        start = index + 1
 
 
 def auto_chunksize(tasks: int, workers: int) -> int:

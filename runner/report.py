@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED
 from runner.redact import MASK, is_secret, redact
 from runner.work import TaskError
 
-__all__ = ["CompareEntry", "JobReport", "RunReport", "render"]
+__all__ = ["CompareEntry", "JobReport", "RunReport", "job_status", "render", "run_status"]
 
 # How much of a job's results the human summary shows before shortening.
 SHOWN_RESULTS = 10
@@ -96,6 +97,27 @@ class RunReport:
             doc["resumed_from"] = self.resumed_from
             doc["resume_notes"] = list(self.resume_notes)
         return doc
+
+
+def job_status(*, interrupted: bool, failed: bool) -> str:
+    """A job's status: ``interrupted`` if a signal cut it short, else ``failed`` if a task,
+    the reduce or a compare failed, else ``ok``."""
+    if interrupted:
+        return "interrupted"
+    return "failed" if failed else "ok"
+
+
+def run_status(jobs: list[JobReport], signum: int | None) -> tuple[str, int]:
+    """The run's status and exit code, from its jobs and the signal that stopped it (if any).
+
+    The one place that decides them: ``interrupted`` with 128 + the signal, else
+    ``failed`` with 1 when any job did not succeed, else ``ok`` with 0.
+    """
+    if signum is not None:
+        return "interrupted", EXIT_INTERRUPTED + signum
+    if any(job.status != "ok" for job in jobs):
+        return "failed", EXIT_TASK_FAILED
+    return "ok", EXIT_OK
 
 
 def _shown_shared(shared: dict[str, Any]) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from typing import Any
 
 from runner import redact
 from runner.config import Config
-from runner.errors import UsageError
+from runner.errors import ResumeRefused
 from runner.jsonable import dumps_compact
 from runner.plan import Plan
 
@@ -46,10 +46,6 @@ __all__ = ["MANIFEST", "ResumeRefused", "Resumed", "match", "write_manifest"]
 
 MANIFEST = "tasks.json"
 FORMAT = 1
-
-
-class ResumeRefused(UsageError):
-    """The run cannot be resumed as asked (exit 2); nothing has run."""
 
 
 @dataclass
@@ -61,11 +57,6 @@ class Resumed:
     notes: list[str] = field(default_factory=list)  # what --force let through
 
 
-# Lower-cased, these are in any secret key name redact.is_secret knows ("api_key" and
-# "api-key" fold to "apikey" there; here the JSON bytes are searched as they are).
-_SECRET_WORDS = (b"password", b"secret", b"token", b"apikey", b"api_key", b"api-key")
-
-
 def _body(plan: Plan, compare: bool) -> bytes:
     """A job's entry in ``tasks.json``, as JSON, with secrets masked as in the logs.
 
@@ -75,8 +66,7 @@ def _body(plan: Plan, compare: bool) -> bytes:
     """
     entry = _entry(plan, compare)
     body = dumps_compact(entry)
-    folded = body.lower()
-    if any(word in folded for word in _SECRET_WORDS) or any(
+    if redact.may_name_a_secret(body) or any(
             dumps_compact(value)[1:-1] in body for value in redact.secret_values()):
         body = dumps_compact(redact.redact(entry))
     return body

@@ -1,33 +1,46 @@
 """``runner.run()``: one run of one config, from checks to ``summary.json``.
 
-Order matters: everything that can make a config invalid (functions, map
-files, ``--only``) is checked before the run folder exists or any job starts,
-so an invalid config leaves nothing behind and exits 2. Then the config's run
-lock is taken (``runner.runlock``: one run of a config at a time), and held
-until the run's report is written.
+The story of a run, in the order this module tells it::
+
+    run()        the config, checked in one pass (nothing runs if it is invalid)
+                 └─ the jobs selected (--only) and planned (map files read)
+    lock         one run of a config at a time (runner.runlock); --resume matched
+    _Run.execute the run folder, its logging and journal, the shared primitives
+                 └─ the backends its modes need, opened once (runner.executors)
+                    └─ each job through the Scheduler, under the signal policy
+                 the report: status and exit code (runner.report.run_status),
+                 summary.json; then logging, journal and backends are closed
+
+Everything that can make a config invalid is checked before the run folder
+exists or any job starts, so an invalid config leaves nothing behind and
+exits 2. Nothing the run opened outlives ``run()``: a second run in the same
+process writes only into its own folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner import checks, log, runlock, signals
 from runner import context as mp_context
-from runner import imports, log, runlock, signals
-from runner.config import Config, problems
-from runner.errors import ConfigError, Interrupted, UsageError
+from runner.config import Config, Job
+from runner.errors import Interrupted, UsageError
+from runner.executors import Backends, RunScope, executor_for
+from runner.imports import add_paths, search_paths
 from runner.journal import Journal
 from runner.jsonable import dumps_document
-from runner.loader import load_config, locate_issue, raise_import_problems, search_paths
+from runner.loader import load_config
+from runner.observe import JobStart, Observer, Observers
 from runner.plan import Plan, plan_job
-from runner.report import JobReport, RunReport
+from runner.report import JobReport, RunReport, run_status
 from runner.scheduler import Scheduler
 from runner.shared import build, snapshot
 from runner.worker import WorkerInit
@@ -35,18 +48,26 @@ from runner.worker import WorkerInit
 if TYPE_CHECKING:
     from runner.resume import Resumed
 
-__all__ = ["DEFAULT_GRACE", "Progress", "run"]
+__all__ = ["DEFAULT_GRACE", "run"]
 
 # Seconds running tasks get to finish after the first SIGINT/SIGTERM. Under
 # `docker stop` (SIGKILL 10 s after SIGTERM) this leaves time to write the summary.
 DEFAULT_GRACE = 5.0
 
-Progress = Callable[[str, dict[str, Any]], None]
-
 
 def new_run_id() -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run writes and stops, as ``run()``'s keywords say."""
+
+    log_dir: str | os.PathLike[str] | None = "logs"
+    log_level: str = "info"
+    stdout_to_stderr: bool = False
+    grace: float = DEFAULT_GRACE
 
 
 def run(
@@ -56,7 +77,7 @@ def run(
     log_dir: str | os.PathLike[str] | None = "logs",
     log_level: str = "info",
     start_method: str | None = None,
-    progress: Progress | None = None,
+    observers: Sequence[Observer] = (),
     stdout_to_stderr: bool = False,
     wait: float = 0.0,
     grace: float = DEFAULT_GRACE,
@@ -65,42 +86,24 @@ def run(
 ) -> RunReport:
     """Run a config (a path or a loaded :class:`Config`) and return its report.
 
-    Raises :class:`ConfigError` (nothing has run) for an invalid config, and
-    :class:`RunLocked` (nothing has run) when another run of the same config
-    file, under the same ``log_dir``, is still going after ``wait`` seconds.
-    Task failures do not raise: they are in the report, whose ``exit_code``
-    is 1. The first SIGINT/SIGTERM starts no more tasks and gives running
-    ones ``grace`` seconds to finish (0: stop them at once); a second signal, or
-    the end of the grace period, stops them. The run then ends with status
-    ``interrupted`` and exit code 130/143.
-
-    ``resume`` names an earlier run (a folder under ``log_dir``, or ``latest``)
-    whose successful tasks are not run again (``runner.resume``); it raises
-    :class:`~runner.resume.ResumeRefused` (nothing has run) when that run's
-    tasks differ from the config's, unless ``force``.
+    Raises, with nothing run: :class:`ConfigError` for an invalid config;
+    :class:`RunLocked` when another run of the same config file, under the same
+    ``log_dir``, still goes after ``wait`` seconds; :class:`ResumeRefused` when
+    ``resume`` (an earlier run's folder under ``log_dir``, or ``latest``, whose
+    successes are reused) names a run whose tasks differ, unless ``force``.
+    Task failures do not raise: they are in the report (``exit_code`` 1). The
+    first SIGINT/SIGTERM starts no more tasks and gives running ones ``grace``
+    seconds (0: none); a second signal, or the end of the grace, stops them:
+    status ``interrupted``, exit code 130/143. ``observers`` are told of every
+    job, chunk and stop as it happens (``runner.observe``).
     """
     started = time.perf_counter()
-    if isinstance(target, Config):
-        config = target
-        _raise_problems(config)
-    else:
-        config = load_config(target, check_functions=False)
-    selected = _select(config, only)
-    imports.add_paths(search_paths(config))
+    config, selected, plans = _planned(target, only)
     context = mp_context.get_context(start_method or config.start_method)
-    uses_processes = any(m in ("process", "pool") for job in selected.values()
-                         for m in job.modes())
-    forkserver = mp_context.warm_forkserver(
-        context, sorted({job.function.partition(":")[0] for job in config.jobs.values()})
-    ) if uses_processes else None
-    raise_import_problems(config)
-    base = Path(config.source).parent if config.source else Path.cwd()
-    plans = {name: plan_job(name, job, base) for name, job in selected.items()}
-    _check_picklable(config, selected, plans)
+    watch = Observers(observers)
 
     def on_wait(holder: dict[str, Any]) -> None:
-        if progress:
-            progress("waiting for lock", {**holder, "config": config.source, "wait": wait})
+        watch.waiting_for_lock(holder, config.source, wait)
 
     with runlock.locked(log_dir, config.source, wait=wait, on_wait=on_wait) as lock:
         resumed = None
@@ -110,119 +113,152 @@ def run(
             resumed = resuming.match(log_dir, resume, config, plans, force=force)
             plans = {name: replace(plan, reused=resumed.reused.get(name, {}))
                      for name, plan in plans.items()}
+        options = RunOptions(log_dir, log_level, stdout_to_stderr, grace)
         # A run's seconds do not count the time it waited for the lock.
-        return _run_config(config, selected, plans, lock=lock, started=started + lock.waited,
-                           context=context, forkserver=forkserver, log_dir=log_dir,
-                           log_level=log_level, progress=progress,
-                           stdout_to_stderr=stdout_to_stderr, grace=grace, resumed=resumed)
+        return _Run(config, selected, plans, context=context, observers=watch, options=options,
+                    resumed=resumed).execute(lock, started=started + lock.waited)
 
 
-def _run_config(config: Config, selected: dict[str, Any], plans: dict[str, Plan], *,
-                lock: runlock.RunLock, started: float, context: Any,
-                forkserver: threading.Thread | None, log_dir: str | os.PathLike[str] | None,
-                log_level: str, progress: Progress | None,
-                stdout_to_stderr: bool, grace: float, resumed: Resumed | None) -> RunReport:
-    """The run itself, under the config's lock: run folder, logs, jobs, report."""
-    run_id = new_run_id()
-    lock.describe(run_id, config.source or config.display_name())
-    run_dir = _make_run_dir(log_dir, run_id)
-    log.configure(path=str(run_dir / "runner.jsonl") if run_dir else None, run_id=run_id,
-                  process="runner", level=log_level)
-    logger = log.logger()
-    logger.info("run started", config=config.source, jobs=list(selected),
-                start_method=context.get_start_method())
-    if run_dir:
-        from runner.resume import MANIFEST, write_manifest
+def _planned(target: str | os.PathLike[str] | Config, only: Sequence[str] | None
+             ) -> tuple[Config, dict[str, Job], dict[str, Plan]]:
+    """The config, checked in one pass; the jobs to run; their calls (map files read)."""
+    if isinstance(target, Config):
+        config = target
+        checks.raise_problems(config)
+    else:
+        config = load_config(target)
+    selected = _select(config, only)
+    add_paths(search_paths(config.folder))
+    plans = {name: plan_job(name, job, Path(config.folder)) for name, job in selected.items()}
+    return config, selected, plans
 
-        write_manifest(run_dir / MANIFEST, run_id, config, plans)
-    if resumed is not None:
-        logger.info("resuming", run=resumed.run_id, changes=resumed.notes,
-                    reused={name: len(plan.reused) for name, plan in plans.items()})
-    shared = build(config.shared, context)
-    init = WorkerInit(run_id=run_id, log_dir=str(run_dir) if run_dir else None,
-                      log_level=log_level, sys_path=search_paths(config), shared=shared,
-                      functions=sorted({job.function for job in selected.values()}),
-                      stdout_to_stderr=stdout_to_stderr,
-                      secret_values=config.secret_values)
-    journal = Journal(str(run_dir / "results.jsonl") if run_dir else None)
-    if resumed is not None:  # first, so that a run stopped early still has them all
-        for name, plan in plans.items():
-            journal.reused(name, plan.reused, resumed.run_id)
-    stop = signals.Stop()
-    scheduler = Scheduler(context=context, init=init, journal=journal,
-                          before_processes=forkserver.join if forkserver else None, stop=stop)
-    reports: list[JobReport] = []
 
-    def on_stop(signum: int) -> None:
-        if progress:
-            progress("stopping", {"signal": signum, "grace": grace})
+class _Run:
+    """One run, under the config's lock: its folder, logging, jobs and report."""
 
-    try:
-        with signals.interrupts(stop, grace, on_stop):
+    def __init__(self, config: Config, selected: dict[str, Job], plans: dict[str, Plan], *,
+                 context: Any, observers: Observers, options: RunOptions,
+                 resumed: Resumed | None) -> None:
+        self.config, self.selected, self.plans = config, selected, plans
+        self.context, self.observers, self.options = context, observers, options
+        self.resumed = resumed
+        self.run_id = new_run_id()
+        self.run_dir: Path | None = None
+
+    def execute(self, lock: runlock.RunLock, *, started: float) -> RunReport:
+        lock.describe(self.run_id, self.config.source or self.config.display_name())
+        self.run_dir = _make_run_dir(self.options.log_dir, self.run_id)
+        with self._logging() as logger, contextlib.closing(Journal(self._path("results.jsonl"))
+                                                           ) as journal:
+            logger.info("run started", config=self.config.source, jobs=list(self.selected),
+                        start_method=self.context.get_start_method())
+            self._record_tasks(journal)
+            self.observers.run_started(self.run_id, self._path(""))
+            observers = self.observers.with_(journal, _RunLog())
+            shared = build(self.config.shared, self.context)
+            scope = RunScope(self.context, self._worker_init(shared), signals.Stop())
+            try:
+                with Backends(scope) as backends:
+                    backends.open({executor_for(mode) for job in self.selected.values()
+                                   for mode in job.modes()})
+                    scheduler = Scheduler(backends=backends, observers=observers)
+                    reports, signum, final_shared = self._jobs(scheduler, shared)
+            finally:
+                scope.stop.close()
+            report = self._report(reports, final_shared, signum, time.perf_counter() - started)
+            observers.run_finished(report)
+            if self.run_dir:
+                (self.run_dir / "summary.json").write_bytes(dumps_document(report.as_dict()))
+            logger.info("run finished", status=report.status, exit_code=report.exit_code,
+                        seconds=round(report.seconds, 4))
+        return report
+
+    def _jobs(self, scheduler: Scheduler, shared: dict[str, Any]
+              ) -> tuple[list[JobReport], int | None, dict[str, Any]]:
+        """Run the selected jobs in order, under the signal policy (``runner.signals``);
+        return their reports, the signal that stopped the run (if one did) and the final
+        shared state."""
+        stop, grace = scheduler.stop, self.options.grace
+        reports: list[JobReport] = []
+        with signals.interrupts(stop, grace, lambda signum: self.observers.stopping(signum,
+                                                                                    grace)):
             try:
                 try:
-                    _run_jobs(scheduler, selected, plans, reports, progress)
+                    for name, job in self.selected.items():
+                        reports.append(scheduler.run_job(name, job, self.plans[name]))
+                        if scheduler.done:
+                            break
                 finally:
                     stop.settle()  # from here on a signal is noted only
             except Interrupted as exc:
-                scheduler.interrupted = exc
-            if scheduler.interrupted is None and stop.signum is not None:
-                scheduler.interrupted = Interrupted(stop.signum)
-            if scheduler.interrupted is not None:
-                logger.warning("interrupted", signal=scheduler.interrupted.signum,
-                               grace=grace)
-            final_shared = snapshot(config.shared, shared)
-    finally:
-        journal.close()
-        stop.close()
-    report = _report(config, run_id=run_id, run_dir=run_dir, reports=reports,
-                     shared=final_shared, scheduler=scheduler, selected=list(selected),
-                     seconds=time.perf_counter() - started)
-    if resumed is not None:
-        report.resumed_from, report.resume_notes = resumed.run_id, resumed.notes
-    if run_dir:
-        (run_dir / "summary.json").write_bytes(dumps_document(report.as_dict()))
-    logger.info("run finished", status=report.status, exit_code=report.exit_code,
-                seconds=round(report.seconds, 4))
-    return report
+                scheduler.interrupted = scheduler.interrupted or exc
+            signum = scheduler.interrupted.signum if scheduler.interrupted else stop.signum
+            if signum is not None:
+                log.logger().warning("interrupted", signal=signum, grace=grace)
+            final_shared = snapshot(self.config.shared, shared)
+        return reports, signum, final_shared
+
+    def _report(self, reports: list[JobReport], shared: dict[str, Any], signum: int | None,
+                seconds: float) -> RunReport:
+        status, exit_code = run_status(reports, signum)
+        done = {job.name for job in reports}
+        report = RunReport(run_id=self.run_id,
+                           config=self.config.source or self.config.display_name(),
+                           status=status, exit_code=exit_code, seconds=seconds,
+                           log_dir=self._path(""), jobs=reports, shared=shared,
+                           not_run=[name for name in self.selected if name not in done])
+        if self.resumed is not None:
+            report.resumed_from, report.resume_notes = self.resumed.run_id, self.resumed.notes
+        return report
+
+    @contextlib.contextmanager
+    def _logging(self) -> Iterator[Any]:
+        """The runner's logging for this run, undone when it ends (``runner.log``)."""
+        with log.configured(path=self._path("runner.jsonl"), run_id=self.run_id,
+                            process="runner", level=self.options.log_level):
+            yield log.logger()
+
+    def _record_tasks(self, journal: Journal) -> None:
+        """What ``--resume`` needs: this run's tasks, and results taken over from the run
+        it resumes (first, so that a run stopped early still has them all)."""
+        if self.run_dir:
+            from runner.resume import MANIFEST, write_manifest
+
+            write_manifest(self.run_dir / MANIFEST, self.run_id, self.config, self.plans)
+        if self.resumed is not None:
+            log.logger().info("resuming", run=self.resumed.run_id, changes=self.resumed.notes,
+                              reused={name: len(plan.reused)
+                                      for name, plan in self.plans.items()})
+            for name, plan in self.plans.items():
+                journal.reused(name, plan.reused, self.resumed.run_id)
+
+    def _worker_init(self, shared: dict[str, Any]) -> WorkerInit:
+        return WorkerInit(run_id=self.run_id, log_dir=self._path(""),
+                          log_level=self.options.log_level,
+                          sys_path=search_paths(self.config.folder), shared=shared,
+                          functions=sorted({job.function for job in self.selected.values()}),
+                          stdout_to_stderr=self.options.stdout_to_stderr,
+                          secret_values=self.config.secret_values)
+
+    def _path(self, name: str) -> str | None:
+        """A file of the run folder (``""``: the folder itself); None without one."""
+        if self.run_dir is None:
+            return None
+        return str(self.run_dir / name) if name else str(self.run_dir)
 
 
-def _run_jobs(scheduler: Scheduler, selected: dict[str, Any], plans: dict[str, Plan],
-              reports: list[JobReport], progress: Progress | None) -> None:
-    for name, job in selected.items():
-        if progress:
-            progress("job started", {"job": name, "mode": job.run_mode, "tasks": len(plans[name]),
-                                     "workers": 1 if job.run_mode == "serial"
-                                     else job.worker_count()})
-        log.logger(job=name).info("job started", mode=job.run_mode, tasks=len(plans[name]))
-        job_report = scheduler.run_job(name, job, plans[name])
-        reports.append(job_report)
-        log.logger(job=name).info("job finished", status=job_report.status,
-                                  ok=job_report.ok, failed=job_report.failed,
-                                  seconds=round(job_report.seconds, 4))
-        if progress:
-            progress("job finished", {"job": name, "status": job_report.status})
-        if scheduler.interrupted is not None or scheduler.stopped or scheduler.stop.requested:
-            return
+class _RunLog(Observer):
+    """The runner's own log lines for each job's start and end."""
+
+    def job_started(self, event: JobStart) -> None:
+        log.logger(job=event.job).info("job started", mode=event.mode, tasks=event.tasks)
+
+    def job_finished(self, report: JobReport) -> None:
+        log.logger(job=report.name).info("job finished", status=report.status, ok=report.ok,
+                                         failed=report.failed, seconds=round(report.seconds, 4))
 
 
-def _report(config: Config, *, run_id: str, run_dir: Path | None, reports: list[JobReport],
-            shared: dict[str, Any], scheduler: Scheduler, selected: list[str],
-            seconds: float) -> RunReport:
-    if scheduler.interrupted is not None:
-        status, exit_code = "interrupted", scheduler.interrupted.exit_code
-    elif any(job.status != "ok" for job in reports):
-        status, exit_code = "failed", 1
-    else:
-        status, exit_code = "ok", 0
-    done = {job.name for job in reports}
-    return RunReport(run_id=run_id, config=config.source or config.display_name(),
-                     status=status, exit_code=exit_code, seconds=seconds,
-                     log_dir=str(run_dir) if run_dir else None, jobs=reports, shared=shared,
-                     not_run=[name for name in selected if name not in done])
-
-
-def _select(config: Config, only: Sequence[str] | None) -> dict[str, Any]:
+def _select(config: Config, only: Sequence[str] | None) -> dict[str, Job]:
     if not only:
         return dict(config.jobs)
     unknown = [name for name in only if name not in config.jobs]
@@ -230,35 +266,6 @@ def _select(config: Config, only: Sequence[str] | None) -> dict[str, Any]:
         raise UsageError(f"--only: no job named {', '.join(map(repr, unknown))} in "
                          f"{config.source or 'the config'} (jobs: {', '.join(config.jobs)})")
     return {name: job for name, job in config.jobs.items() if name in only}
-
-
-def _check_picklable(config: Config, selected: dict[str, Any], plans: dict[str, Plan]) -> None:
-    """Arguments that cannot reach a worker process are the job's error, before anything runs.
-
-    YAML cannot express such values; a Config built in Python (a lambda in args) can.
-    """
-    import pickle
-
-    issues = []
-    for name, job in selected.items():
-        if not any(mode in ("process", "pool") for mode in job.modes()):
-            continue
-        plan = plans[name]
-        try:
-            pickle.dumps((plan.call, plan.items[:1000]))
-        except Exception as exc:  # any pickling failure is reported
-            issues.append(locate_issue(config, ("jobs", name),
-                                       f"its arguments cannot be sent to a worker process "
-                                       f"({type(exc).__name__}: {exc}); use mode serial or "
-                                       "thread, or pass importable values"))
-    if issues:
-        raise ConfigError(issues)
-
-
-def _raise_problems(config: Config) -> None:
-    found = problems(config)
-    if found:
-        raise ConfigError([locate_issue(config, loc, message) for loc, message in found])
 
 
 def _make_run_dir(log_dir: str | os.PathLike[str] | None, run_id: str) -> Path | None:

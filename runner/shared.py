@@ -2,7 +2,8 @@
 
 Data flow::
 
-    config.shared ──build()──> {name: ctx.Value | ctx.Array | ctx.Lock | ...}
+    config.shared (runner.primitives models)
+                  ──build()──> {name: ctx.Value | ctx.Array | ctx.Lock | ...}
                                  │ serial / thread: used in place
                                  │ process / pool: handed to each worker at start-up
                                  ▼ (inheritance or Process args; never task arguments)
@@ -22,7 +23,10 @@ import queue as queue_mod
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TYPECODES", "Ref", "build", "resolve", "snapshot"]
+__all__ = ["OMITTED", "TYPECODES", "Ref", "build", "resolve", "snapshot"]
+
+# What a primitive's summary() returns when the summary does not show it (a lock).
+OMITTED: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,33 +88,10 @@ def default_init(typecode: str) -> int | float | str:
 def build(specs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """Create each declared primitive from the multiprocessing context ``ctx``.
 
-    ``specs`` maps names to objects with the attributes of ``runner.config``'s
-    shared models (``type``, ``typecode``, ``init``, ...).
+    ``specs`` maps names to ``runner.primitives`` models, which know how to build
+    their type.
     """
-    built: dict[str, Any] = {}
-    for name, spec in specs.items():
-        kind = spec.type
-        if kind == "value":
-            init = default_init(spec.typecode) if spec.init is None else spec.init
-            built[name] = ctx.Value(spec.typecode, init, lock=spec.lock)
-        elif kind == "array":
-            initializer = spec.init if spec.init is not None else spec.size
-            built[name] = ctx.Array(spec.typecode, initializer, lock=spec.lock)
-        elif kind == "lock":
-            built[name] = ctx.Lock()
-        elif kind == "rlock":
-            built[name] = ctx.RLock()
-        elif kind == "semaphore":
-            built[name] = ctx.Semaphore(spec.init)
-        elif kind == "event":
-            built[name] = ctx.Event()
-        elif kind == "queue":
-            built[name] = ctx.Queue(spec.maxsize or 0)
-        elif kind == "barrier":
-            built[name] = ctx.Barrier(spec.parties)
-        else:  # pragma: no cover - the config models admit no other type
-            raise ValueError(f"unknown shared type {kind!r}")
-    return built
+    return {name: spec.build(ctx) for name, spec in specs.items()}
 
 
 def resolve(value: Any, shared: dict[str, Any]) -> Any:
@@ -151,19 +132,11 @@ def drain(q: Any, *, settle: float = 0.05) -> list[Any]:
 
 
 def snapshot(specs: dict[str, Any], built: dict[str, Any]) -> dict[str, Any]:
-    """The final shared state as the summary shows it (see DESIGN.md's table).
-
-    Queues are drained: the summary lists the items that were left in them.
-    """
+    """The final shared state as the summary shows it (see DESIGN.md's table): what each
+    model's ``summary()`` reads, primitives it omits left out."""
     state: dict[str, Any] = {}
     for name, spec in specs.items():
-        obj = built[name]
-        if spec.type == "value":
-            state[name] = obj.value
-        elif spec.type == "array":
-            state[name] = list(obj[:])
-        elif spec.type == "event":
-            state[name] = obj.is_set()
-        elif spec.type == "queue":
-            state[name] = drain(obj)
+        shown = spec.summary(built[name])
+        if shown is not OMITTED:
+            state[name] = shown
     return state

@@ -49,7 +49,18 @@ class Stop:
     def __init__(self) -> None:
         self.signum: int | None = None
         self._pipe: tuple[int, int] | None = None  # made when first waited on
-        self.settle: Callable[[], None] = _nothing  # set by interrupts()
+        self._armed = threading.Event()  # set by the first signal: the grace period runs
+        self._settled = threading.Event()  # set once nothing runs: no more raising
+
+    @property
+    def settled(self) -> bool:
+        """Whether nothing runs any more, so that a signal is only noted."""
+        return self._settled.is_set()
+
+    def settle(self) -> None:
+        """Nothing runs any more: the grace period is over; later signals are noted only."""
+        self._settled.set()
+        self._armed.set()  # lets the grace thread end
 
     @property
     def requested(self) -> bool:
@@ -84,8 +95,17 @@ class Stop:
         self.close()
 
 
-def _nothing() -> None:
-    pass
+def _grace_timer(stop: Stop, grace: float) -> None:
+    """Once the first signal came, wait out ``grace`` seconds, then send the main thread
+    SIGINT, which its handler takes as the second signal.
+
+    Started with the run, before any signal: starting a thread inside a handler could
+    deadlock on threading's own locks if the signal came while the main thread held them.
+    """
+    main = threading.main_thread().ident
+    stop._armed.wait()
+    if not stop._settled.wait(min(grace, threading.TIMEOUT_MAX)) and main is not None:
+        signal.pthread_kill(main, signal.SIGINT)
 
 
 @contextmanager
@@ -103,48 +123,33 @@ def interrupts(stop: Stop, grace: float,
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    main = threading.main_thread().ident
-    armed = threading.Event()  # set by the first signal
-    settled = threading.Event()  # set once nothing runs: no more raising
-
-    def settle() -> None:
-        settled.set()
-        armed.set()  # lets the grace thread end
-
-    def grace_over() -> None:
-        # Started before any signal: starting a thread inside a handler could deadlock
-        # on threading's own locks if the signal came while the main thread held them.
-        armed.wait()
-        if not settled.wait(min(grace, threading.TIMEOUT_MAX)) and main is not None:
-            signal.pthread_kill(main, signal.SIGINT)  # the handler takes it as a 2nd signal
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        if settled.is_set():
+        if stop.settled:
             stop.request(signum)
             return
         if stop.requested or grace <= 0:
             stop.request(signum)
-            settle()
+            stop.settle()
             raise Interrupted(stop.signum or signum)
         stop.request(signum)
-        armed.set()
+        stop._armed.set()
         if on_stop is not None:
             on_stop(signum)
 
     work.clear_stop()
-    stop.settle = settle
     timer = None
     if grace > 0:
-        timer = threading.Thread(target=grace_over, daemon=True, name="mprun-grace")
+        timer = threading.Thread(target=_grace_timer, args=(stop, grace), daemon=True,
+                                 name="mprun-grace")
         timer.start()
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
     try:
         yield
     finally:
-        settle()
+        stop.settle()
         if timer is not None:
             timer.join()  # a SIGINT it sent is handled (and ignored) before handlers go
-        stop.settle = _nothing
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         work.clear_stop()

@@ -85,6 +85,13 @@ class TaskError:
     traceback: str = ""
     attempts: int = 1
 
+    @classmethod
+    def of(cls, task: int, exc: BaseException, *, attempts: int = 1,
+           traceback: str = "") -> TaskError:
+        """The record of ``exc``: a task's own exception, or one of ``runner.errors``'
+        ``TaskFailed`` classes for a failure the runner found."""
+        return cls(task, type(exc).__qualname__, str(exc), traceback, attempts)
+
     def as_dict(self) -> dict[str, Any]:
         return {"task": self.task, "type": self.type, "message": self.message,
                 "attempts": self.attempts}
@@ -102,6 +109,16 @@ class Outcome:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Outcome, (self.first, self.values, self.errors, self.seconds, self.pid))
+
+    @classmethod
+    def failed(cls, chunk: Chunk, exc: BaseException, *, seconds: float = 0.0,
+               pid: int | None = None) -> Outcome:
+        """Every task of ``chunk`` failed with ``exc`` (a worker that died, a timeout...)."""
+        count = len(chunk.items)
+        errors = [TaskError.of(chunk.first + i, exc, attempts=chunk.attempt)
+                  for i in range(count)]
+        return cls(chunk.first, [None] * count, errors, seconds,
+                   os.getpid() if pid is None else pid)
 
 
 class _TaskContext(threading.local):
@@ -230,10 +247,5 @@ def run_chunk(chunk: Chunk, shared: dict[str, Any],
 
 
 def _task_error(chunk: Chunk, task: int, exc: BaseException) -> TaskError:
-    return TaskError(
-        task=task,
-        type=type(exc).__qualname__,
-        message=str(exc),
-        traceback="".join(traceback.format_exception(exc)),
-        attempts=chunk.attempt,
-    )
+    return TaskError.of(task, exc, attempts=chunk.attempt,
+                        traceback="".join(traceback.format_exception(exc)))

@@ -24,6 +24,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from runner import imports, log, redact
+from runner.errors import ResultError
 from runner.work import Call, Outcome, TaskError, clear_stop, run_chunk, stop_chunks
 
 __all__ = ["WorkerInit", "log_failure", "main"]
@@ -61,32 +62,8 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
     ``halt`` (a shared ``RawValue``) is set by the runner on a stop: chunks
     received after that are answered at once with no item run.
     """
-    # SIGINT (Ctrl-C reaches the whole process group; the runner forwards its own)
-    # ends the running chunk after its current item, so that a task in progress
-    # finishes within the runner's grace period and its result is kept. The
-    # runner kills the worker if the grace period ends first.
-    signal.signal(signal.SIGINT, _stop_chunk)
-    signal.siginterrupt(signal.SIGINT, False)  # native code in tasks sees no EINTR
-    # A forked worker inherits the runner's SIGTERM handler, which raises Interrupted
-    # inside task code; SIGTERM (from the runner's cancel, or the whole group's)
-    # must end a worker quietly, as it does under spawn and forkserver.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    # The runner starts workers with SIGINT and SIGTERM blocked (fork and spawn keep
-    # the mask) until these handlers are in place: see PoolExecutor._start_worker.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-    if init.stdout_to_stderr:
-        sys.stdout.flush()
-        os.dup2(2, 1)
-    imports.add_paths(init.sys_path)
-    redact.add_secret_values(init.secret_values)
-    path = os.path.join(init.log_dir, f"worker-{os.getpid()}.jsonl") if init.log_dir else None
-    log.configure(path=path, run_id=init.run_id, process="worker", level=init.log_level)
-    logger = log.logger()
-    logger.info("worker started", functions=init.functions)
-    for function in init.functions:
-        # A function that fails to import fails the tasks that use it, with the reason.
-        with contextlib.suppress(Exception):
-            imports.resolve(function)
+    _install_signal_handlers()
+    _start(init)
     parent = parent_process()
     watched: list[Any] = [conn] if parent is None else [conn, parent.sentinel]
     if parent is not None:
@@ -97,7 +74,7 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
     done = 0
     while max_chunks is None or done < max_chunks:
         if not conn.poll() and conn not in wait(watched):
-            logger.warning("runner is gone; worker exits")
+            log.logger().warning("runner is gone; worker exits")
             break
         try:
             chunk = conn.recv()
@@ -114,7 +91,39 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
         sys.stderr.flush()
         _send(conn, outcome)
         done += 1
-    logger.info("worker stopped", chunks=done)
+    log.logger().info("worker stopped", chunks=done)
+
+
+def _install_signal_handlers() -> None:
+    # SIGINT (Ctrl-C reaches the whole process group; the runner forwards its own)
+    # ends the running chunk after its current item, so that a task in progress
+    # finishes within the runner's grace period and its result is kept. The
+    # runner kills the worker if the grace period ends first.
+    signal.signal(signal.SIGINT, _stop_chunk)
+    signal.siginterrupt(signal.SIGINT, False)  # native code in tasks sees no EINTR
+    # A forked worker inherits the runner's SIGTERM handler, which raises Interrupted
+    # inside task code; SIGTERM (from the runner's cancel, or the whole group's)
+    # must end a worker quietly, as it does under spawn and forkserver.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The runner starts workers with SIGINT and SIGTERM blocked (fork and spawn keep
+    # the mask) until these handlers are in place: see PoolExecutor._start_worker.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
+def _start(init: WorkerInit) -> None:
+    """Output, import paths, secrets and logging as the run's; the jobs' functions imported."""
+    if init.stdout_to_stderr:
+        sys.stdout.flush()
+        os.dup2(2, 1)
+    imports.add_paths(init.sys_path)
+    redact.add_secret_values(init.secret_values)
+    path = os.path.join(init.log_dir, f"worker-{os.getpid()}.jsonl") if init.log_dir else None
+    log.configure(path=path, run_id=init.run_id, process="worker", level=init.log_level)
+    log.logger().info("worker started", functions=init.functions)
+    for function in init.functions:
+        # A function that fails to import fails the tasks that use it, with the reason.
+        with contextlib.suppress(Exception):
+            imports.resolve(function)
 
 
 def _stop_chunk(_signum: int, _frame: Any) -> None:
@@ -143,15 +152,13 @@ def _send(conn: Connection, outcome: Outcome) -> None:
             pickle.dumps(value)
         except Exception as exc:
             outcome.values[index] = None
-            outcome.errors.append(TaskError(
-                task=outcome.first + index, type="PicklingError",
-                message=f"the result cannot be sent back to the runner: {exc}"))
+            outcome.errors.append(TaskError.of(outcome.first + index, ResultError(
+                f"the result cannot be sent back to the runner: {type(exc).__name__}: {exc}")))
     outcome.errors.sort(key=lambda error: error.task)
     try:
         conn.send(outcome)
     except Exception:
-        failed = [TaskError(task=outcome.first + i, type="PicklingError",
-                            message=f"the results cannot be sent back: {first_error}")
-                  for i in range(len(outcome.values))]
+        failure = ResultError(f"the results cannot be sent back: {first_error}")
+        failed = [TaskError.of(outcome.first + i, failure) for i in range(len(outcome.values))]
         conn.send(Outcome(outcome.first, [None] * len(outcome.values), failed,
                           outcome.seconds, outcome.pid))

@@ -743,7 +743,7 @@ def test_an_unpicklable_result_fails_only_its_task(
         j = job(report, name)
         assert j.results == [0, None, 2], name
         ((task, kind, message),) = errors(j)
-        assert (task, kind) == (1, "PicklingError")
+        assert (task, kind) == (1, "ResultError")
         assert "cannot be sent back" in message and "lambda" in message, message
 
 

@@ -1,28 +1,49 @@
 """Executors: one small interface (``base.Executor``), one module per mode.
 
-Modes map to their executor here; a mode's module is imported only when a job
-uses it, so ``mprun validate`` never loads the process machinery.
+Modes map to their executor class here, and nowhere else: the config's list
+of valid modes, the JSON Schema and the scheduler all read this registry. A
+new mode (dask) is one more module and one more line below; a test or a
+plugin can :func:`register` one at run time. A mode's module is imported only
+when its class is first asked for.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from runner.executors.base import Executor, ExecutorSetup
+from runner.executors.base import Backend, Backends, Executor, ExecutorSetup, RunScope
 
-__all__ = ["EXECUTORS", "Executor", "ExecutorSetup", "executor_for"]
+__all__ = ["DEFAULT_MODE", "EXECUTORS", "Backend", "Backends", "Executor", "ExecutorSetup",
+           "RunScope", "executor_for", "modes", "register"]
 
-# mode -> "module:class"; a new mode (e.g. dask) is one more entry and one more module.
-EXECUTORS: dict[str, str] = {
+# mode -> "module:class" (imported on first use) or the class itself.
+EXECUTORS: dict[str, str | type[Executor]] = {
     "serial": "runner.executors.serial:SerialExecutor",
     "thread": "runner.executors.thread:ThreadExecutor",
     "process": "runner.executors.process:ProcessExecutor",
     "pool": "runner.executors.pool:PoolExecutor",
 }
 
+# A job's mode when neither it nor ``defaults`` names one.
+DEFAULT_MODE = "pool"
+
+
+def modes() -> tuple[str, ...]:
+    """Every mode a config may name, in the registry's order."""
+    return tuple(EXECUTORS)
+
+
+def register(mode: str, executor: str | type[Executor]) -> None:
+    """Make ``mode`` valid in configs, run by ``executor`` (a class or "module:class")."""
+    EXECUTORS[mode] = executor
+
 
 def executor_for(mode: str) -> type[Executor]:
     """The executor class that runs ``mode``."""
-    module_name, _, class_name = EXECUTORS[mode].partition(":")
-    cls: type[Executor] = getattr(importlib.import_module(module_name), class_name)
-    return cls
+    entry = EXECUTORS[mode]
+    if isinstance(entry, str):
+        module_name, _, class_name = entry.partition(":")
+        entry = getattr(importlib.import_module(module_name), class_name)
+        assert isinstance(entry, type) and issubclass(entry, Executor), entry
+        EXECUTORS[mode] = entry
+    return entry

@@ -17,6 +17,16 @@ item killed the worker is unknown (so the other items of that chunk run twice).
 
 Shared primitives reach workers as ``Process`` arguments at start-up, which
 multiprocessing allows (inheritance), never with the tasks.
+
+The run-wide part is :class:`ProcessBackend`: under forkserver it starts the
+fork server once per run, with the jobs' modules preloaded, while the runner
+is still setting up; the first worker waits for it.
+
+Why not ``multiprocessing.Pool`` or loky: neither says which task a dead
+worker was running, nor lets the rest of the job go on (see above), nor
+forwards a graceful stop to the running chunk; those are mprun's crash and
+signal semantics, so the pool is written here and tested against the crash
+table of ``tests/test_executors.py``.
 """
 
 from __future__ import annotations
@@ -35,10 +45,12 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from runner import log, worker
-from runner.executors.base import Executor, ExecutorSetup
-from runner.work import Chunk, Outcome, TaskError
+from runner.context import warm_forkserver
+from runner.errors import ArgumentsError, TaskTimeout, WorkerCrashed, WorkerStartFailed
+from runner.executors.base import Backend, Executor, ExecutorSetup
+from runner.work import Chunk, Outcome
 
-__all__ = ["PoolExecutor", "describe_exit"]
+__all__ = ["PoolExecutor", "ProcessBackend", "describe_exit"]
 
 # A second chunk is sent to a busy worker only when it fits in the pipe's
 # buffer (64 KiB on Linux) beside the first, so that sending never blocks the
@@ -76,6 +88,30 @@ def describe_exit(exitcode: int | None) -> str:
     return f"the worker exited with code {exitcode} (os._exit() or sys.exit() in task code?)"
 
 
+class ProcessBackend(Backend):
+    """Worker processes' run-wide set-up: under forkserver, the fork server, warmed with
+    the jobs' modules when the run opens it and awaited before the first worker starts.
+
+    The fork server itself is multiprocessing's, one per runner process: a later run
+    in the same process reuses it, so closing the backend does not stop it.
+    """
+
+    _warming: Any = None
+
+    def open(self) -> None:
+        modules = sorted({function.partition(":")[0] for function in self.scope.init.functions})
+        self._warming = warm_forkserver(self.scope.context, modules)
+
+    def ready(self) -> None:
+        """Wait until workers can be started."""
+        warming, self._warming = self._warming, None
+        if warming is not None:
+            warming.join()
+
+    def close(self) -> None:
+        self.ready()
+
+
 class _Worker:
     """One worker process, its pipe and the chunks it holds, oldest first."""
 
@@ -98,6 +134,9 @@ class _Worker:
 
 
 class PoolExecutor(Executor):
+    enforces_timeout = True
+    pickles_tasks = True
+    backend = ProcessBackend
     #: chunks a worker runs before it exits (None: until the job ends)
     chunks_per_worker: int | None = None
 
@@ -166,8 +205,8 @@ class PoolExecutor(Executor):
             try:
                 target = self._idle_worker()
             except (OSError, EOFError) as exc:  # no worker could start: this chunk fails
-                failed.append(_failed(chunk, "WorkerStartFailed",
-                                      f"cannot start a worker process: {exc}"))
+                failed.append(Outcome.failed(
+                    chunk, WorkerStartFailed(f"cannot start a worker process: {exc}")))
                 continue
             if target is None:
                 pending.appendleft(chunk)
@@ -199,6 +238,8 @@ class PoolExecutor(Executor):
                 continue
             target.held.append(chunk)
             target.sent += 1
+            if len(target.held) == 1:
+                self.setup.started(chunk, target.pid)
         return failed
 
     def _idle_worker(self) -> _Worker | None:
@@ -227,8 +268,8 @@ class PoolExecutor(Executor):
         try:
             return bytes(ForkingPickler.dumps(chunk))
         except Exception as exc:
-            failed.append(_failed(chunk, type(exc).__qualname__,
-                                  f"the task's arguments cannot be sent to a worker: {exc}"))
+            failed.append(Outcome.failed(chunk, ArgumentsError(
+                f"the task's arguments cannot be sent to a worker: {type(exc).__name__}: {exc}")))
             return None
 
     def _receive(self, w: _Worker, pending: deque[Chunk]) -> Outcome | None:
@@ -237,6 +278,8 @@ class PoolExecutor(Executor):
         except (EOFError, OSError):
             return None
         chunk = w.held.popleft()
+        if w.held:  # the chunk sent behind it begins now
+            self.setup.started(w.held[0], w.pid)
         done = len(outcome.values)
         if done < len(chunk.items) and not self.setup.stop.requested:
             # Ended early by a SIGINT meant for the worker alone: the rest still runs.
@@ -269,20 +312,7 @@ class PoolExecutor(Executor):
             if outcome is None:
                 break
             yield outcome
-        if w in self._workers:
-            self._workers.remove(w)
-        w.process.join(KILL_GRACE_SECONDS)
-        cause = describe_exit(w.process.exitcode)
-        message = f"worker pid {w.pid} died running this task: {cause}" + _lock_note(w)
-        if not w.ready:
-            cause = f"it died while starting (exit code {w.process.exitcode})"
-            message = (f"worker pid {w.pid} died while starting, before it ran this task "
-                       f"(exit code {w.process.exitcode}; its traceback, if any, is on stderr)")
-        if w.process.exitcode is None:  # its pipe is gone: it is of no more use
-            w.process.kill()
-            w.process.join(KILL_GRACE_SECONDS)
-        with contextlib.suppress(OSError):
-            w.conn.close()
+        failure, cause = self._release_dead(w)
         if not w.held:
             return
         if self.setup.stop.requested:
@@ -310,9 +340,29 @@ class PoolExecutor(Executor):
         self._log.error("worker died", job=running.call.job, worker_pid=w.pid,
                         exitcode=w.process.exitcode, cause=cause,
                         tasks=[running.first, running.first + len(running.items) - 1])
-        errors = [TaskError(running.first + i, "WorkerCrashed", message, attempts=running.attempt)
-                  for i in range(len(running.items))]
-        yield Outcome(running.first, [None] * len(running.items), errors, 0.0, w.pid)
+        yield Outcome.failed(running, failure, pid=w.pid)
+
+    def _release_dead(self, w: _Worker) -> tuple[WorkerCrashed | WorkerStartFailed, str]:
+        """Forget the dead ``w`` and reap its process; say how it died (the failure of the
+        task it ran, and the cause in a few words)."""
+        if w in self._workers:
+            self._workers.remove(w)
+        w.process.join(KILL_GRACE_SECONDS)
+        exitcode = w.process.exitcode
+        cause = describe_exit(exitcode)
+        failure: WorkerCrashed | WorkerStartFailed = WorkerCrashed(
+            w.pid, exitcode, cause, _lock_note(w.held[0] if w.held else None))
+        if not w.ready:
+            cause = f"it died while starting (exit code {exitcode})"
+            failure = WorkerStartFailed(
+                f"worker pid {w.pid} died while starting, before it ran this task (exit code "
+                f"{exitcode}; its traceback, if any, is on stderr)")
+        if exitcode is None:  # its pipe is gone: it is of no more use
+            w.process.kill()
+            w.process.join(KILL_GRACE_SECONDS)
+        with contextlib.suppress(OSError):
+            w.conn.close()
+        return failure, cause
 
     def _expire(self, w: _Worker, pending: deque[Chunk]) -> Outcome:
         """``w``'s task ran past its timeout: stop the worker (SIGTERM, then SIGKILL after a
@@ -333,12 +383,8 @@ class PoolExecutor(Executor):
             w.conn.close()
         self._log.error("task timed out", job=running.call.job, task=running.first,
                         timeout=timeout, worker_pid=w.pid, how=how)
-        message = f"timed out after {timeout:g}s; its worker (pid {w.pid}) was {how}" \
-            + _lock_note(w)
-        errors = [TaskError(running.first + i, "TaskTimeout", message, attempts=running.attempt)
-                  for i in range(len(running.items))]
-        return Outcome(running.first, [None] * len(running.items), errors,
-                       time.monotonic() - w.began, w.pid)
+        return Outcome.failed(running, TaskTimeout(timeout or 0.0, w.pid, how, _lock_note(running)),
+                              seconds=time.monotonic() - w.began, pid=w.pid)
 
     def _forward_stop(self) -> None:
         """Tell workers to run no new chunk (``halt``) and to end the running one after
@@ -353,6 +399,8 @@ class PoolExecutor(Executor):
                           running=sum(1 for w in self._workers if w.held))
 
     def _start_worker(self) -> _Worker:
+        if isinstance(self.setup.backend, ProcessBackend):
+            self.setup.backend.ready()
         ctx = self.setup.context
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         started = ctx.RawValue("b", 0)
@@ -412,16 +460,9 @@ class PoolExecutor(Executor):
         self._retired.clear()
 
 
-def _failed(chunk: Chunk, error_type: str, message: str) -> Outcome:
-    """An outcome that fails every task of ``chunk`` with the same error."""
-    errors = [TaskError(chunk.first + i, error_type, message, attempts=chunk.attempt)
-              for i in range(len(chunk.items))]
-    return Outcome(chunk.first, [None] * len(chunk.items), errors, 0.0, os.getpid())
-
-
-def _lock_note(w: _Worker) -> str:
+def _lock_note(running: Chunk | None) -> str:
     """A dead worker's shared locks are never released: say so where it matters."""
-    if w.held and w.held[0].call.refs:
+    if running is not None and running.call.refs:
         return ("; a shared lock it held, if any, stays held: tasks that wait for it "
                 "end only by their timeout")
     return ""

@@ -6,6 +6,7 @@ used in place.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 
 from runner.executors.base import Executor
@@ -16,10 +17,15 @@ __all__ = ["SerialExecutor"]
 
 
 class SerialExecutor(Executor):
+    in_runner_process = True
+    max_workers = 1
+
     def run(self, chunks: Iterable[Chunk]) -> Iterator[Outcome]:
         shared = self.setup.init.shared
         stop = self.setup.stop
+        pid = os.getpid()
         for chunk in chunks:
             if stop.requested:
                 return
+            self.setup.started(chunk, pid)
             yield run_chunk(chunk, shared, log_failure)

@@ -3,6 +3,10 @@
 Data flow::
 
     run() ── Chunk ──> inbox ──> N daemon threads: run_chunk() ──> outbox ── Outcome ──> run()
+                                       └─ "started" ─────────────> outbox ─> setup.started()
+
+A thread says in the outbox when it takes a chunk, so that ``setup.started``
+is called in the runner's main thread, as for every mode.
 
 Threads share the GIL, so CPU-bound Python code gains nothing here (the
 seed's comparison shows it); I/O-bound code does. Threads are daemons: a
@@ -31,11 +35,21 @@ QUEUED_PER_THREAD = 2
 POLL_SECONDS = 0.2
 
 
+class _Started:
+    __slots__ = ("chunk",)
+
+    def __init__(self, chunk: Chunk) -> None:
+        self.chunk = chunk
+
+
 class ThreadExecutor(Executor):
+    in_runner_process = True
+
     def __init__(self, setup: ExecutorSetup) -> None:
         super().__init__(setup)
         self._inbox: queue.SimpleQueue[Chunk | None] = queue.SimpleQueue()
-        self._outbox: queue.SimpleQueue[Outcome | BaseException] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[Outcome | _Started | BaseException] = \
+            queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
 
     def _work(self) -> None:
@@ -45,6 +59,7 @@ class ThreadExecutor(Executor):
             if stop.requested:  # queued before the stop: it never starts
                 self._outbox.put(Outcome(chunk.first, [], [], 0.0, os.getpid()))
                 continue
+            self._outbox.put(_Started(chunk))
             try:
                 self._outbox.put(run_chunk(chunk, shared, log_failure))
             except BaseException as exc:
@@ -56,6 +71,7 @@ class ThreadExecutor(Executor):
         in_flight = 0
         exhausted = False
         stop = self.setup.stop
+        pid = os.getpid()
         while True:
             while not exhausted and in_flight < limit and not stop.requested:
                 chunk = next(pending, None)
@@ -71,6 +87,9 @@ class ThreadExecutor(Executor):
             try:
                 answer = self._outbox.get(timeout=POLL_SECONDS)
             except queue.Empty:
+                continue
+            if isinstance(answer, _Started):
+                self.setup.started(answer.chunk, pid)
                 continue
             in_flight -= 1
             if isinstance(answer, BaseException):

@@ -1,0 +1,190 @@
+"""What a config is checked for beyond each field's own schema, in one pass.
+
+Data flow::
+
+    YAML data ──> Config.model_validate ── schema errors ──────────────────┐
+        └── each job, valid or not ── problems(): ─────────────────────────┤──> one ConfigError
+              call sources, unpack, chunksize, timeout vs mode (the models)  │   (runner.loader)
+              !ref names, map files, function and reduce imports, pickling   │
+                                        (the raw data, where a model is not) ┘
+
+A job that fails its schema is still checked for everything its raw data can
+tell (its refs, its map file, its function's import), so that one run shows
+every problem of a broken config. Each problem is ``(loc, message)``; the
+caller locates it in the file. Mode rules come from the mode's executor class.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from runner import imports
+from runner.config import Config, FileSource, Job, Loc, is_function_ref
+from runner.errors import ConfigError, JobImportError
+from runner.executors import executor_for, modes
+from runner.shared import Ref
+
+__all__ = ["Problems", "check", "raise_problems"]
+
+# How many items of a job's list are test-pickled for a mode that pickles tasks.
+PICKLE_SAMPLE = 1000
+
+
+@dataclass
+class Problems:
+    """What :func:`check` found: import problems apart, so that a config whose only
+    problem is an import raises :class:`JobImportError`."""
+
+    found: list[tuple[Loc, str]] = field(default_factory=list)
+    imports: list[tuple[Loc, str]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.found or self.imports)
+
+
+def check(data: Any, config: Config | None, folder: Path, *,
+          check_imports: bool = True) -> Problems:
+    """Every problem of the config beyond its schema: ``config`` when it validated, else
+    the raw ``data`` (job by job, each job's model where that job validates alone)."""
+    problems = Problems()
+    if check_imports:
+        imports.add_paths(imports.search_paths(str(folder)))
+    if config is not None:
+        shared: Collection[str] = config.shared
+        jobs: dict[Any, tuple[Job | None, Any]] = {
+            name: (job, None) for name, job in config.jobs.items()}
+    else:
+        raw_jobs = data.get("jobs") if isinstance(data, dict) else None
+        raw_shared = data.get("shared") if isinstance(data, dict) else None
+        shared = {name for name in raw_shared if isinstance(name, str)} \
+            if isinstance(raw_shared, dict) else set()
+        jobs = {name: (_alone(raw), raw) for name, raw in raw_jobs.items()
+                if isinstance(name, str) and isinstance(raw, dict)} \
+            if isinstance(raw_jobs, dict) else {}
+    for name, (job, raw) in jobs.items():
+        here: Loc = ("jobs", name)
+        if job is not None:
+            problems.found += _fields(here, job)
+        problems.found += _refs(here, job, raw, shared)
+        problems.found += _map_file(here, job, raw, folder)
+        if check_imports:
+            problems.imports += _imports(here, job, raw)
+        if job is not None:
+            problems.found += _picklable(here, job)
+    return problems
+
+
+def raise_problems(config: Config, *, check_imports: bool = True) -> None:
+    """Raise one ConfigError (JobImportError if imports are all that is wrong) for every
+    problem of ``config``, located in its file; a Config built in Python is checked so too."""
+    problems = check(None, config, Path(config.folder), check_imports=check_imports)
+    if problems:
+        error = JobImportError if not problems.found else ConfigError
+        raise error([config.issue_at(loc, message)
+                     for loc, message in problems.found + problems.imports])
+
+
+def _alone(raw: dict[Any, Any]) -> Job | None:
+    """The job's model if it validates on its own (the config as a whole did not)."""
+    try:
+        return Job.model_validate(raw)
+    except ValidationError:
+        return None  # its errors are reported already
+
+
+def _fields(here: Loc, job: Job) -> list[tuple[Loc, str]]:
+    """Rules across a job's fields, and the rules its modes' executors set."""
+    found: list[tuple[Loc, str]] = []
+    sources = job.call_sources()
+    if len(sources) > 1:
+        if sources == ["args/kwargs/repeat", "map"]:
+            if job.repeat is not None:
+                found.append(((*here, "repeat"), "repeat cannot be combined with map"))
+        else:
+            found.append((here, "give one call source, not " + " and ".join(sources)))
+    if job.unpack and job.map is None:
+        found.append(((*here, "unpack"), "unpack applies to map items only"))
+    if job.chunksize != "auto" and job.map is None:
+        found.append(((*here, "chunksize"), "chunksize applies to map jobs only"))
+    unstoppable = [mode for mode in job.modes() if not executor_for(mode).enforces_timeout]
+    if job.timeout is not None and unstoppable:
+        able = [mode for mode in modes() if executor_for(mode).enforces_timeout]
+        found.append(((*here, "timeout"), f"timeout needs mode {' or '.join(able)}, not "
+                      f"{' or '.join(unstoppable)}: a task running in the runner's own process "
+                      "or one of its threads cannot be stopped from outside"))
+    return found
+
+
+def _call_data(job: Job | None, raw: Any) -> dict[str, Any]:
+    """Where a job's calls hold values: args, kwargs, each task's, a map list."""
+    if job is not None:
+        return {"args": job.args, "kwargs": job.kwargs,
+                "tasks": [{"args": t.args, "kwargs": t.kwargs} for t in job.tasks or []],
+                "map": job.map if isinstance(job.map, list) else None}
+    return {key: raw.get(key) for key in ("args", "kwargs", "tasks")} | {
+        "map": raw.get("map") if isinstance(raw.get("map"), list) else None}
+
+
+def _walk_refs(value: Any, loc: Loc) -> Iterator[tuple[Loc, Ref]]:
+    if isinstance(value, Ref):
+        yield loc, value
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _walk_refs(item, (*loc, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk_refs(item, (*loc, key))
+
+
+def _refs(here: Loc, job: Job | None, raw: Any,
+          shared: Collection[str]) -> list[tuple[Loc, str]]:
+    known = ", ".join(sorted(shared)) if shared else "none are declared"
+    return [(loc, f"!ref {ref.name}: no shared primitive of that name (shared: {known})")
+            for loc, ref in _walk_refs(_call_data(job, raw), here) if ref.name not in shared]
+
+
+def _map_file(here: Loc, job: Job | None, raw: Any, folder: Path) -> list[tuple[Loc, str]]:
+    if job is not None:
+        name = job.map.file if isinstance(job.map, FileSource) else None
+    else:
+        source = raw.get("map")
+        name = source.get("file") if isinstance(source, dict) else None
+    if not isinstance(name, str) or not name or (folder / name).is_file():
+        return []
+    return [((*here, "map", "file"), f"no such file {str(folder / name)!r} (a map file is "
+                                    "relative to the config's folder)")]
+
+
+def _imports(here: Loc, job: Job | None, raw: Any) -> list[tuple[Loc, str]]:
+    """Every function (and reduce function) that cannot be imported or called."""
+    found: list[tuple[Loc, str]] = []
+    for key in ("function", "reduce"):
+        ref = getattr(job, key) if job is not None else raw.get(key)
+        if is_function_ref(ref):
+            problem = imports.describe_import_error(ref)
+            if problem:
+                found.append(((*here, key), problem))
+    return found
+
+
+def _picklable(here: Loc, job: Job) -> list[tuple[Loc, str]]:
+    """Arguments that cannot reach a worker process are the job's error, before anything
+    runs. YAML cannot express such values; a Config built in Python (a lambda) can."""
+    if not any(executor_for(mode).pickles_tasks for mode in job.modes()):
+        return []
+    calls = _call_data(job, None)
+    if isinstance(calls["map"], list):
+        calls["map"] = calls["map"][:PICKLE_SAMPLE]
+    try:
+        pickle.dumps(calls)
+    except Exception as exc:  # any pickling failure is reported
+        return [(here, f"its arguments cannot be sent to a worker process "
+                       f"({type(exc).__name__}: {exc}); use mode serial or thread, or pass "
+                       "importable values")]
+    return []

@@ -1,0 +1,165 @@
+"""Observers: everything that watches a run, fed by the scheduler and the session.
+
+Data flow::
+
+    executor ── chunk started (setup.started) ──> scheduler ── Started ──┐
+    executor ── Outcome ────────────────────────> scheduler ── Finished ─┤
+    session  ── run / job / lock / stop events ──────────────────────────┤
+                                                                         ▼
+                  Observers: [Tally (the job's counts and results), Journal
+                  (results.jsonl), the CLI's progress lines, ...]
+
+Events come per chunk, never per task: a chunk of 10,000 map items is one
+``Started`` and one ``Finished``. Every method is called in the runner's
+main thread, except :meth:`Observer.stopping`, which runs inside a signal
+handler and may only do what is safe there (``os.write``, no locks, no
+``print``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from runner.work import Outcome, TaskError
+
+if TYPE_CHECKING:
+    from runner.report import JobReport, RunReport
+
+__all__ = ["Finished", "JobStart", "Observer", "Observers", "Started", "Tally"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobStart:
+    """A job is about to run: in ``mode``, ``workers`` at once, ``tasks`` in all."""
+
+    job: str
+    mode: str
+    workers: int
+    tasks: int
+    to_run: int  # tasks not taken over from an earlier run (--resume)
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """Tasks ``first .. first + count - 1`` of ``job`` began to run in process ``pid``."""
+
+    job: str
+    first: int
+    count: int
+    pid: int
+    time: float  # time.time()
+    attempt: int = 1
+    mode: str | None = None  # set for the modes of a compare job
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The chunk that began at ``outcome.first`` answered (values, failures or both)."""
+
+    job: str
+    outcome: Outcome
+    attempt: int = 1
+    mode: str | None = None  # set for the modes of a compare job
+
+
+class Observer:
+    """Base class: override the events you watch; the others do nothing."""
+
+    def waiting_for_lock(self, holder: dict[str, Any], config: str | None,
+                         wait: float) -> None:
+        """Another run of the config holds its lock; this one waits up to ``wait`` s."""
+
+    def run_started(self, run_id: str, run_dir: str | None) -> None:
+        """The run has its id and folder; its first job is next."""
+
+    def job_started(self, event: JobStart) -> None:
+        """A job (every mode of a compare job) is about to run."""
+
+    def started(self, event: Started) -> None:
+        """A chunk began to run."""
+
+    def finished(self, event: Finished) -> None:
+        """A chunk answered."""
+
+    def job_finished(self, report: JobReport) -> None:
+        """A job ended; ``report`` is what the summary will show of it."""
+
+    def stopping(self, signum: int, grace: float) -> None:
+        """The first SIGINT/SIGTERM came: called *in the signal handler*."""
+
+    def run_finished(self, report: RunReport) -> None:
+        """The run's report is complete (``summary.json`` is written next)."""
+
+
+class Observers(Observer):
+    """Several observers as one: each event goes to each, in order."""
+
+    def __init__(self, observers: Iterable[Observer] = ()) -> None:
+        self.observers = list(observers)
+
+    def with_(self, *more: Observer) -> Observers:
+        return Observers([*self.observers, *more])
+
+    def waiting_for_lock(self, holder: dict[str, Any], config: str | None,
+                         wait: float) -> None:
+        for observer in self.observers:
+            observer.waiting_for_lock(holder, config, wait)
+
+    def run_started(self, run_id: str, run_dir: str | None) -> None:
+        for observer in self.observers:
+            observer.run_started(run_id, run_dir)
+
+    def job_started(self, event: JobStart) -> None:
+        for observer in self.observers:
+            observer.job_started(event)
+
+    def started(self, event: Started) -> None:
+        for observer in self.observers:
+            observer.started(event)
+
+    def finished(self, event: Finished) -> None:
+        for observer in self.observers:
+            observer.finished(event)
+
+    def job_finished(self, report: JobReport) -> None:
+        for observer in self.observers:
+            observer.job_finished(report)
+
+    def stopping(self, signum: int, grace: float) -> None:
+        for observer in self.observers:
+            observer.stopping(signum, grace)
+
+    def run_finished(self, report: RunReport) -> None:
+        for observer in self.observers:
+            observer.run_finished(report)
+
+
+class Tally(Observer):
+    """One mode's run of one job, as the summary counts it: the results in task order,
+    the failures still standing, and how many tasks answered."""
+
+    def __init__(self, total: int, reused: dict[int, Any]) -> None:
+        self.results: list[Any] = [None] * total
+        for task, value in reused.items():
+            self.results[task] = value
+        self.failed: dict[int, TaskError] = {}
+        self.completed = len(reused)  # tasks that answered (ok or failed), reused included
+
+    def finished(self, event: Finished) -> None:
+        outcome = event.outcome
+        end = outcome.first + len(outcome.values)
+        self.results[outcome.first:end] = outcome.values
+        if event.attempt == 1:
+            self.completed += len(outcome.values)
+        else:  # a retried task that succeeds is no longer failed
+            for task in range(outcome.first, end):
+                self.failed.pop(task, None)
+        for error in outcome.errors:
+            self.failed[error.task] = error
+
+    @property
+    def errors(self) -> list[TaskError]:
+        """The failures still standing, in task order."""
+        return [self.failed[task] for task in sorted(self.failed)]
