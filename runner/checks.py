@@ -153,8 +153,9 @@ def _map_file(here: Loc, job: Job | None, raw: Any, folder: Path) -> list[tuple[
     if job is not None:
         name = job.map.file if isinstance(job.map, FileSource) else None
     else:
-        source = raw.get("map")
-        name = source.get("file") if isinstance(source, dict) else None
+        source = raw.get("map")  # a file source as the model would read it: no "range" key
+        name = source.get("file") if isinstance(source, dict) and "range" not in source \
+            else None
     if not isinstance(name, str) or not name or (folder / name).is_file():
         return []
     return [((*here, "map", "file"), f"no such file {str(folder / name)!r} (a map file is "

@@ -18,7 +18,7 @@ __all__ = ["START_METHODS", "StartMethod", "default_start_method", "get_context"
            "warm_forkserver"]
 
 # The one list of start methods: the config's start_method and --start-method take these.
-StartMethod = Literal["fork", "forkserver", "spawn"]
+StartMethod = Literal["fork", "spawn", "forkserver"]
 START_METHODS: tuple[str, ...] = get_args(StartMethod)
 # What workers import before their first task (see runner.worker).
 WORKER_MODULES = ["runner.worker", "runner.work", "runner.log", "structlog", "orjson"]

@@ -14,13 +14,13 @@ import pickle
 import queue
 import time
 from multiprocessing.reduction import ForkingPickler
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from runner.primitives import SHARED_TYPES
 from runner.shared import (
     TYPECODES,
     Ref,
@@ -37,11 +37,9 @@ pytestmark = pytest.mark.timeout(60)
 INT_CODES = [code for code, info in TYPECODES.items() if info.kind == "int"]
 
 
-def spec(type: str, **fields: Any) -> SimpleNamespace:
-    """An object shaped like runner.config's shared models (the attributes build() reads)."""
-    defaults = {"typecode": None, "init": None, "size": None, "lock": True, "maxsize": None,
-                "parties": None}
-    return SimpleNamespace(type=type, **{**defaults, **fields})
+def spec(type: str, **fields: Any) -> Any:
+    """The shared type's model (runner.primitives), which build() and snapshot() use."""
+    return SHARED_TYPES[type].model_validate({"type": type, **fields})
 
 
 # -- the typecode table ----------------------------------------------------------
