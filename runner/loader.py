@@ -67,23 +67,23 @@ def load_config(path: str | os.PathLike[str], *, check_functions: bool = True) -
     # Values the YAML pass already refused are not reported twice.
     refused = [p.path for p in doc.problems if p.value_refused]
 
-    def fresh(found: list[tuple[Loc, str]]) -> list[ConfigIssue]:
-        return [locate.at(loc, message) for loc, message in found
+    def fresh(found: list[tuple[Loc, ConfigIssue]]) -> list[ConfigIssue]:
+        return [issue for loc, issue in found
                 if not any(loc[: len(path)] == path for path in refused)]
 
     config = None
-    origin = Origin(str(source), locate.at, tuple(sorted(doc.secrets)))
     try:
-        config = Config.model_validate(doc.data, context={"origin": origin})
+        config = Config.model_validate(doc.data, context={"origin": Origin(
+            str(source), locate.at, tuple(sorted(doc.secrets)))})
     except ValidationError as exc:
-        issues += [issue for loc, issue in locate.validation(exc)
-                   if not any(loc[: len(path)] == path for path in refused)]
+        issues += fresh(locate.validation(exc))
     problems = checks.check(doc.data, config, source.parent, check_imports=check_functions)
-    issues += fresh(problems.found)
+    import_issues = fresh([(loc, locate.at(loc, message)) for loc, message in problems.imports])
+    issues += fresh([(loc, locate.at(loc, message)) for loc, message in problems.found])
     if issues or config is None:
-        raise _error(issues + fresh(problems.imports))
-    if problems.imports:
-        raise _error(fresh(problems.imports), JobImportError)
+        raise _error(issues + import_issues)
+    if import_issues:
+        raise _error(import_issues, JobImportError)
     return config
 
 
