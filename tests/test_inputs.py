@@ -53,8 +53,8 @@ def test_bad_map_file_line_is_a_config_error_and_nothing_runs(write_config, tmp_
     assert not (tmp_path / "logs").exists()
 
 
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_functions_in_the_config_folder_import_in_every_worker(write_config, tmp_path, method):
+def test_functions_in_the_config_folder_import_in_every_worker(write_config, tmp_path,
+                                                               start_method):
     """The config's folder is importable in the runner and in workers of every start method."""
     (tmp_path / "localjobs.py").write_text(
         "import os\n\ndef triple(x):\n    return (3 * x, os.getpid())\n")
@@ -62,7 +62,7 @@ def test_functions_in_the_config_folder_import_in_every_worker(write_config, tmp
         jobs:
           local: {function: "localjobs:triple", mode: pool, workers: 2, map: [1, 2, 3]}
     """)
-    report = run(path, tmp_path, start_method=method)
+    report = run(path, tmp_path, start_method=start_method)
     assert report.exit_code == 0, report.jobs[0].errors
     assert [value for value, _ in report.jobs[0].results] == [3, 6, 9]
 

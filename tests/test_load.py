@@ -277,7 +277,6 @@ POOL_SHARED_TASKS = 10_000
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("start_method", ["fork", "forkserver", "spawn"])
 def test_a_million_pool_tasks_complete_and_leak_nothing(
         tmp_path: Path, created_semaphores: list[str], start_method: str) -> None:
     """1,000,000 map items from a range and 1,000,000 from a .jsonl file in pool mode,

@@ -37,10 +37,9 @@ def read_strict(path: Path) -> list[dict]:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_processes_writing_their_own_files_lose_and_tear_nothing(tmp_path, method):
+def test_processes_writing_their_own_files_lose_and_tear_nothing(tmp_path, start_method):
     """N processes x M lines through runner.log: exactly N x M whole lines, each once."""
-    context = multiprocessing.get_context(method)
+    context = multiprocessing.get_context(start_method)
     paths = [tmp_path / f"worker-{index}.jsonl" for index in range(PROCESSES)]
     procs = [context.Process(target=tasks.write_log_lines, args=(str(path), LINES, str(index)))
              for index, path in enumerate(paths)]

@@ -27,8 +27,8 @@ def latest(tmp_path: Path) -> Path:
     return tmp_path / "logs" / "latest"
 
 
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_one_log_file_per_process_every_line_tagged(run_cli, write_config, tmp_path, method):
+def test_one_log_file_per_process_every_line_tagged(run_cli, write_config, tmp_path,
+                                                    start_method):
     """runner.jsonl plus worker-PID.jsonl per worker; each line carries the required keys."""
     path = write_config("""\
         jobs:
@@ -42,7 +42,7 @@ def test_one_log_file_per_process_every_line_tagged(run_cli, write_config, tmp_p
             function: tests.tasks:always_fail
             mode: process
     """)
-    result = run_cli(str(path), "--json", "--start-method", method)
+    result = run_cli(str(path), "--json", "--start-method", start_method)
     assert result.code == 1, result
     doc = result.json()
     run_dir = latest(tmp_path)

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 import runner
+from tests.conftest import MODES
 
 pytestmark = pytest.mark.timeout(90)
-
-MODES = ["serial", "thread", "process", "pool"]
 
 
 def run(tmp_path: Path, text: str, **options):
