@@ -41,8 +41,8 @@ from typing import Any
 import pytest
 
 import runner
-from runner.log import read_jsonl
 from runner.report import JobReport, RunReport
+from tests.helpers import journal
 from tests.test_executors import descendants, stray_processes
 
 # How long clean-up that finishes after run() returns may take: a shared queue's
@@ -203,12 +203,6 @@ def write_config(folder: Path, template: str, items: int | None = None, **values
 def squares_sum(n: int) -> int:
     """0² + 1² + ... + (n-1)²."""
     return (n - 1) * n * (2 * n - 1) // 6
-
-
-def journal(report: RunReport, job: str) -> list[dict[str, Any]]:
-    assert report.log_dir is not None
-    return [line for line in read_jsonl(Path(report.log_dir) / "results.jsonl")
-            if line["job"] == job]
 
 
 def assert_all_ok(report: RunReport) -> None:

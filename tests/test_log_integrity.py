@@ -9,13 +9,13 @@ import threading
 import time
 import warnings
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from runner import log
 from runner.log import TornLineWarning, read_jsonl
 from tests import tasks
+from tests.helpers import read_strict
 
 PROCESSES = 4
 LINES = 500
@@ -27,13 +27,6 @@ def quiet_log():
     """Tests that configure logging in this process leave it pointing at /dev/null."""
     yield
     log.configure(path=None, run_id="test", process="runner")
-
-
-def read_strict(path: Path) -> list[dict]:
-    """read_jsonl, failing on any torn line."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", TornLineWarning)
-        return read_jsonl(path)
 
 
 @pytest.mark.timeout(60)
