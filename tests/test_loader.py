@@ -4,12 +4,14 @@ Every error test asserts where the problem is reported (line, dotted path) and
 the key words of its message, as a user reads them:
 ``FILE:LINE:COL: jobs.add.workers: message``.
 
-Configs with exactly one mistake are tables of :func:`case` entries (id, YAML
+Configs with exactly one mistake are tables of :func:`case` rows (id, YAML
 text, expected dotted path, expected line, words of the message; optionally the
 error class, column, whole message, words that must not appear, and environment
-variables), one table and one parametrized test per topic (the "one issue"
-section at the end). The tests above it load valid configs, or check more than
-one issue, a side effect, timing or import isolation.
+variables): one table and one parametrized test per topic, in the "one-issue
+tables" section at the end. The tests above it load valid configs, or do more
+than take the one issue of a written config: several issues at once, str() of an
+issue, a command that must never run, timing, the working directory, modules
+written for the test (import isolation), or a path that is no config file.
 """
 
 from __future__ import annotations
