@@ -387,7 +387,12 @@ def tally_slowly(x: Any, calls: str, fail_flag: str = "") -> Any:
 
 
 def slow_sum(values: list[Any]) -> Any:
-    """A reduce that takes a while: a test can signal the runner during it."""
+    """A reduce that takes a while: a test can signal the runner during it. It first
+    leaves the file named by $MPRUN_TEST_REDUCE_MARK, if set: a test sees it begin."""
+    mark = os.environ.get("MPRUN_TEST_REDUCE_MARK")
+    if mark:
+        with open(mark, "w"):
+            pass
     time.sleep(2)
     return sum(values)
 

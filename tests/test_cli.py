@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.helpers import read_strict
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -214,8 +215,7 @@ def test_start_method_option_beats_config(run_cli, write_config, tmp_path):
     """)
     result = run_cli(str(path), "--start-method", "fork")
     assert result.code == 0, result
-    runner_log = (tmp_path / "logs" / "latest" / "runner.jsonl").read_text().splitlines()
-    started = json.loads(runner_log[0])
+    started = read_strict(tmp_path / "logs" / "latest" / "runner.jsonl")[0]
     assert started["event"] == "run started"
     assert started["start_method"] == "fork"
 

@@ -17,7 +17,6 @@ import json
 import multiprocessing
 import os
 import statistics
-import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -28,10 +27,11 @@ from typing import Any
 import psutil
 import pytest
 
-import runner
 from runner.report import JobReport, RunReport
 from runner.shared import TYPECODES
+from tests import helpers
 from tests.conftest import MODES, START_METHODS
+from tests.helpers import journal
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -129,12 +129,11 @@ RunYaml = Callable[..., RunReport]
 
 def run_config(folder: Path, text: str, start_method: str | None = None,
                **fmt: Any) -> RunReport:
-    """Write a config into ``folder``, run it through ``runner.run()``, and check
-    that no process it started is left running."""
-    path = folder / "config.yaml"
-    path.write_text(textwrap.dedent(text.format(**fmt) if fmt else text))
+    """``tests.helpers.run_config`` (``text`` formatted with ``fmt``, if given), checking
+    that no process the run started is left running."""
     before = descendants()
-    report = runner.run(path, log_dir=folder / "logs", start_method=start_method)
+    report = helpers.run_config(folder, text.format(**fmt) if fmt else text,
+                                start_method=start_method)
     assert stray_processes(before) == [], "worker processes outlived the run"
     return report
 
@@ -148,12 +147,6 @@ def run_yaml(tmp_path: Path) -> RunYaml:
 def job(report: RunReport, name: str) -> JobReport:
     (found,) = [j for j in report.jobs if j.name == name]
     return found
-
-
-def journal(report: RunReport, name: str) -> list[dict[str, Any]]:
-    assert report.log_dir is not None
-    lines = (Path(report.log_dir) / "results.jsonl").read_text().splitlines()
-    return [line for line in map(json.loads, lines) if line["job"] == name]
 
 
 def first_task(line: dict[str, Any]) -> int:

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 import runner
+from tests.helpers import journal, run_config
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def run(path: Path, tmp_path: Path, **options):
-    return runner.run(path, log_dir=tmp_path / "logs", **options)
 
 
 def test_map_file_jsonl_csv_and_text(write_config, tmp_path):
@@ -30,7 +24,7 @@ def test_map_file_jsonl_csv_and_text(write_config, tmp_path):
                 map: {file: data/rows.csv}, unpack: true}
           text: {function: "builtins:len", mode: thread, map: {file: data/lines.txt}}
     """)
-    report = run(path, tmp_path)
+    report = run_config(tmp_path, path)
     assert report.exit_code == 0, report.jobs
     jsonl, csv, text = (job.results for job in report.jobs)
     assert [r["args"][0] for r in jsonl] == [{"a": 1}, [1, 2], "three", 4]
@@ -53,8 +47,8 @@ def test_bad_map_file_line_is_a_config_error_and_nothing_runs(write_config, tmp_
     assert not (tmp_path / "logs").exists()
 
 
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_functions_in_the_config_folder_import_in_every_worker(write_config, tmp_path, method):
+def test_functions_in_the_config_folder_import_in_every_worker(write_config, tmp_path,
+                                                               start_method):
     """The config's folder is importable in the runner and in workers of every start method."""
     (tmp_path / "localjobs.py").write_text(
         "import os\n\ndef triple(x):\n    return (3 * x, os.getpid())\n")
@@ -62,7 +56,7 @@ def test_functions_in_the_config_folder_import_in_every_worker(write_config, tmp
         jobs:
           local: {function: "localjobs:triple", mode: pool, workers: 2, map: [1, 2, 3]}
     """)
-    report = run(path, tmp_path, start_method=method)
+    report = run_config(tmp_path, path, start_method=start_method)
     assert report.exit_code == 0, report.jobs[0].errors
     assert [value for value, _ in report.jobs[0].results] == [3, 6, 9]
 
@@ -81,7 +75,7 @@ def test_big_queue_items_do_not_deadlock_the_join(write_config, tmp_path, mode):
             map: [a, b, c]
             args: [!ref q]
     """)
-    report = run(path, tmp_path, start_method="fork")
+    report = run_config(tmp_path, path, start_method="fork")
     assert report.exit_code == 0, report.jobs[0].errors
     items = report.shared["q"]
     assert sorted(item[0] for item in items) == ["a", "b", "c"]
@@ -94,11 +88,11 @@ def test_journal_for_a_big_map_is_a_few_lines(write_config, tmp_path):
         jobs:
           many: {function: "tests.tasks:square", mode: pool, workers: 2, map: {range: 100000}}
     """)
-    report = run(path, tmp_path, start_method="fork")
+    report = run_config(tmp_path, path, start_method="fork")
     assert report.jobs[0].results == [x * x for x in range(100_000)]
-    lines = (Path(report.log_dir) / "results.jsonl").read_text().splitlines()
+    lines = journal(report)
     assert len(lines) == 8  # ceil(100000 / (4 * 2)) items per chunk
-    values = [v for line in lines for v in json.loads(line)["values"]]
+    values = [v for line in lines for v in line["values"]]
     assert sorted(values) == [x * x for x in range(100_000)]
 
 

@@ -41,8 +41,8 @@ from typing import Any
 import pytest
 
 import runner
-from runner.log import read_jsonl
 from runner.report import JobReport, RunReport
+from tests.helpers import journal
 from tests.test_executors import descendants, stray_processes
 
 # How long clean-up that finishes after run() returns may take: a shared queue's
@@ -205,12 +205,6 @@ def squares_sum(n: int) -> int:
     return (n - 1) * n * (2 * n - 1) // 6
 
 
-def journal(report: RunReport, job: str) -> list[dict[str, Any]]:
-    assert report.log_dir is not None
-    return [line for line in read_jsonl(Path(report.log_dir) / "results.jsonl")
-            if line["job"] == job]
-
-
 def assert_all_ok(report: RunReport) -> None:
     failures = {job.name: [e.as_dict() for e in job.errors[:3]] for job in report.jobs}
     assert (report.status, report.exit_code) == ("ok", 0), failures
@@ -277,7 +271,6 @@ POOL_SHARED_TASKS = 10_000
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("start_method", ["fork", "forkserver", "spawn"])
 def test_a_million_pool_tasks_complete_and_leak_nothing(
         tmp_path: Path, created_semaphores: list[str], start_method: str) -> None:
     """1,000,000 map items from a range and 1,000,000 from a .jsonl file in pool mode,

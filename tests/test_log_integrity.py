@@ -6,16 +6,15 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 import warnings
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from runner import log
 from runner.log import TornLineWarning, read_jsonl
 from tests import tasks
+from tests.helpers import read_strict, wait_until
 
 PROCESSES = 4
 LINES = 500
@@ -29,18 +28,10 @@ def quiet_log():
     log.configure(path=None, run_id="test", process="runner")
 
 
-def read_strict(path: Path) -> list[dict]:
-    """read_jsonl, failing on any torn line."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", TornLineWarning)
-        return read_jsonl(path)
-
-
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_processes_writing_their_own_files_lose_and_tear_nothing(tmp_path, method):
+def test_processes_writing_their_own_files_lose_and_tear_nothing(tmp_path, start_method):
     """N processes x M lines through runner.log: exactly N x M whole lines, each once."""
-    context = multiprocessing.get_context(method)
+    context = multiprocessing.get_context(start_method)
     paths = [tmp_path / f"worker-{index}.jsonl" for index in range(PROCESSES)]
     procs = [context.Process(target=tasks.write_log_lines, args=(str(path), LINES, str(index)))
              for index, path in enumerate(paths)]
@@ -111,11 +102,26 @@ def test_a_process_killed_mid_write_leaves_at_most_one_torn_line(tmp_path, pad):
     proc = multiprocessing.get_context("fork").Process(
         target=tasks.log_until_killed, args=(str(path), pad))
     proc.start()
+    seen = {"offset": 0, "lines": 0}
+
+    def twenty_whole_lines() -> bool:
+        """What the test asserts below (not a byte count: 20 * pad bytes are fewer than 20
+        lines, as every line holds more than its padding). Reads each byte once, and no
+        further than the 20th newline's block, so the kill is not delayed by re-reading a
+        file that grows fast."""
+        assert proc.exitcode is None, "the writer ended before it was killed"
+        if not path.exists():
+            return False
+        with path.open("rb") as file:
+            file.seek(seen["offset"])
+            while seen["lines"] < 20 and (block := file.read(1 << 20)):
+                seen["offset"] += len(block)
+                seen["lines"] += block.count(b"\n")
+        return seen["lines"] >= 20
+
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (
-                not path.exists() or path.stat().st_size < 20 * pad):
-            time.sleep(0.01)
+        wait_until(twenty_whole_lines, timeout=30, interval=0.01,
+                   what="20 whole lines in the log")
         os.kill(proc.pid, signal.SIGKILL)
         proc.join(10)
     finally:

@@ -13,22 +13,19 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.helpers import read_strict
 
 pytestmark = pytest.mark.timeout(90)
 
 REQUIRED = {"timestamp", "level", "event", "run_id", "pid", "process"}
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def latest(tmp_path: Path) -> Path:
     return tmp_path / "logs" / "latest"
 
 
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_one_log_file_per_process_every_line_tagged(run_cli, write_config, tmp_path, method):
+def test_one_log_file_per_process_every_line_tagged(run_cli, write_config, tmp_path,
+                                                    start_method):
     """runner.jsonl plus worker-PID.jsonl per worker; each line carries the required keys."""
     path = write_config("""\
         jobs:
@@ -42,7 +39,7 @@ def test_one_log_file_per_process_every_line_tagged(run_cli, write_config, tmp_p
             function: tests.tasks:always_fail
             mode: process
     """)
-    result = run_cli(str(path), "--json", "--start-method", method)
+    result = run_cli(str(path), "--json", "--start-method", start_method)
     assert result.code == 1, result
     doc = result.json()
     run_dir = latest(tmp_path)
@@ -54,7 +51,7 @@ def test_one_log_file_per_process_every_line_tagged(run_cli, write_config, tmp_p
     assert 2 <= len(workers) <= 3  # two pool workers, one process-mode process
     lines = []
     for name in ["runner.jsonl", *workers]:
-        for line in read_jsonl(run_dir / name):
+        for line in read_strict(run_dir / name):
             assert set(line) >= REQUIRED, (name, line)
             assert line["run_id"] == doc["run_id"]
             assert line["timestamp"].endswith("Z") or line["timestamp"].endswith("+00:00")
@@ -83,7 +80,7 @@ def test_thread_mode_logs_to_the_runner_file(run_cli, write_config, tmp_path):
     assert run_cli(str(path)).code == 0
     run_dir = latest(tmp_path)
     assert not list(run_dir.glob("worker-*.jsonl"))
-    hellos = [line for line in read_jsonl(run_dir / "runner.jsonl")
+    hellos = [line for line in read_strict(run_dir / "runner.jsonl")
               if line["event"] == "hello from task"]
     assert sorted(h["task"] for h in hellos) == [0, 1]
 
@@ -95,7 +92,7 @@ def test_no_per_task_lines_at_default_level(run_cli, write_config, tmp_path):
           many: {function: "tests.tasks:square", mode: pool, workers: 2, map: {range: 1000}}
     """)
     assert run_cli(str(path)).code == 0
-    total = sum(len(read_jsonl(p)) for p in latest(tmp_path).glob("*.jsonl")
+    total = sum(len(read_strict(p)) for p in latest(tmp_path).glob("*.jsonl")
                 if p.name != "results.jsonl")
     assert total < 20
 
@@ -133,7 +130,7 @@ def test_journal_lines_per_task_and_per_chunk(run_cli, write_config, tmp_path):
               - args: [3, 4]
     """)
     assert run_cli(str(path)).code == 1
-    lines = read_jsonl(latest(tmp_path) / "results.jsonl")
+    lines = read_strict(latest(tmp_path) / "results.jsonl")
     chunked = [line for line in lines if line["job"] == "chunked"]
     assert [(line.get("first"), line.get("task"), line["status"]) for line in chunked] == [
         (0, None, "ok"), (None, 2, "failed"), (3, None, "ok")]
@@ -154,7 +151,7 @@ def test_compare_journal_lines_carry_mode(run_cli, write_config, tmp_path):
           cmp: {function: "tests.tasks:square", compare: [serial, pool], workers: 2, args: [3]}
     """)
     assert run_cli(str(path)).code == 0
-    lines = read_jsonl(latest(tmp_path) / "results.jsonl")
+    lines = read_strict(latest(tmp_path) / "results.jsonl")
     assert [(line["mode"], line["value"]) for line in lines] == [("serial", 9), ("pool", 9)]
 
 
@@ -169,7 +166,7 @@ def test_results_that_json_cannot_hold_appear_as_repr(run_cli, write_config, tmp
     jobs = result.json()["jobs"]
     assert jobs[0]["results"] == ["frozenset({1})"]
     assert jobs[1]["results"] == [10**30]
-    lines = read_jsonl(latest(tmp_path) / "results.jsonl")
+    lines = read_strict(latest(tmp_path) / "results.jsonl")
     assert [line["value"] for line in lines] == ["frozenset({1})", 10**30]
 
 
@@ -199,7 +196,7 @@ def test_journal_keeps_finished_results_when_runner_is_killed(write_config, tmp_
     finally:
         if proc.poll() is None:
             proc.kill()
-    lines = read_jsonl(journal)
+    lines = read_strict(journal)
     assert sorted((line["task"], line["value"]) for line in lines) == [(0, 0.01), (1, 0.02)]
     # Its workers notice the runner is gone and exit instead of sleeping on as orphans.
     workers = [int(p.name[len("worker-"):-len(".jsonl")])

@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import textwrap
 from pathlib import Path
 
 import pytest
 
 import runner
+from tests.conftest import MODES
+from tests.helpers import journal, read_strict, run_config
 
 pytestmark = pytest.mark.timeout(90)
-
-MODES = ["serial", "thread", "process", "pool"]
-
-
-def run(tmp_path: Path, text: str, **options):
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(text))
-    return runner.run(path, log_dir=tmp_path / "logs", start_method="fork", **options)
-
-
-def journal(report) -> list[dict]:
-    return [json.loads(line)
-            for line in (Path(report.log_dir) / "results.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_flaky_task_succeeds_on_a_retry_and_every_attempt_is_journaled(tmp_path, mode):
-    report = run(tmp_path, f"""\
+    report = run_config(tmp_path, f"""\
         shared:
           calls: {{type: value, typecode: i}}
         jobs:
@@ -38,7 +25,7 @@ def test_a_flaky_task_succeeds_on_a_retry_and_every_attempt_is_journaled(tmp_pat
             workers: 2
             args: [7, !ref calls, 2]
             retries: 2
-    """)
+    """, start_method="fork")
     job = report.jobs[0]
     assert (report.exit_code, job.status, job.results, job.errors) == (0, "ok", [7], [])
     assert (job.ok, job.failed) == (1, 0)
@@ -51,7 +38,7 @@ def test_a_flaky_task_succeeds_on_a_retry_and_every_attempt_is_journaled(tmp_pat
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_task_that_keeps_failing_reports_how_many_attempts_it_took(tmp_path, mode):
-    report = run(tmp_path, f"""\
+    report = run_config(tmp_path, f"""\
         jobs:
           fails:
             function: tests.tasks:fail_on
@@ -59,7 +46,7 @@ def test_a_task_that_keeps_failing_reports_how_many_attempts_it_took(tmp_path, m
             workers: 2
             map: [1, 2, 3, 4]
             retries: 2
-    """)
+    """, start_method="fork")
     job = report.jobs[0]
     assert (report.exit_code, job.results) == (1, [1, 2, None, 4])
     (error,) = job.errors
@@ -71,7 +58,7 @@ def test_a_task_that_keeps_failing_reports_how_many_attempts_it_took(tmp_path, m
 
 @pytest.mark.parametrize("mode", ["process", "pool"])
 def test_a_crash_is_retried_and_told_apart_from_an_exception(tmp_path, mode):
-    report = run(tmp_path, f"""\
+    report = run_config(tmp_path, f"""\
         jobs:
           crash:
             function: tests.tasks:die_on
@@ -80,7 +67,7 @@ def test_a_crash_is_retried_and_told_apart_from_an_exception(tmp_path, mode):
             map: [0, 1, 2]
             kwargs: {{how: kill}}
             retries: 1
-    """)
+    """, start_method="fork")
     (error,) = report.jobs[0].errors
     assert (error.task, error.type, error.attempts) == (1, "WorkerCrashed", 2)
     assert "SIGKILL" in error.message
@@ -88,7 +75,7 @@ def test_a_crash_is_retried_and_told_apart_from_an_exception(tmp_path, mode):
 
 
 def test_retry_delay_grows_by_the_backoff_factor(tmp_path):
-    report = run(tmp_path, """\
+    report = run_config(tmp_path, """\
         jobs:
           fails:
             function: tests.tasks:always_fail
@@ -96,10 +83,9 @@ def test_retry_delay_grows_by_the_backoff_factor(tmp_path):
             retries: 3
             retry_delay: 0.01
             retry_backoff: 2
-    """)
+    """, start_method="fork")
     assert report.jobs[0].errors[0].attempts == 4
-    lines = [json.loads(line) for line in
-             (Path(report.log_dir) / "runner.jsonl").read_text().splitlines()]
+    lines = read_strict(Path(report.log_dir) / "runner.jsonl")
     retries = [line for line in lines if line["event"] == "retrying failed tasks"]
     assert [(line["attempt"], line["delay"]) for line in retries] == [
         (2, 0.01), (3, 0.02), (4, 0.04)]
@@ -108,7 +94,7 @@ def test_retry_delay_grows_by_the_backoff_factor(tmp_path):
 @pytest.mark.parametrize("mode", MODES)
 def test_on_error_stop_halts_the_run_at_the_first_failure(tmp_path, mode):
     """Running tasks are stopped, later jobs never start, and the report says so."""
-    report = run(tmp_path, f"""\
+    report = run_config(tmp_path, f"""\
         jobs:
           first:
             function: tests.tasks:maybe_fail
@@ -122,7 +108,7 @@ def test_on_error_stop_halts_the_run_at_the_first_failure(tmp_path, mode):
           later:
             function: tests.tasks:square
             args: [3]
-    """)
+    """, start_method="fork")
     assert (report.status, report.exit_code) == ("failed", 1)
     assert report.not_run == ["later"]
     job = report.jobs[0]
@@ -134,11 +120,11 @@ def test_on_error_stop_halts_the_run_at_the_first_failure(tmp_path, mode):
 
 
 def test_on_error_continue_is_the_default(tmp_path):
-    report = run(tmp_path, """\
+    report = run_config(tmp_path, """\
         jobs:
           first: {function: "tests.tasks:always_fail", mode: serial}
           later: {function: "tests.tasks:square", mode: serial, args: [3]}
-    """)
+    """, start_method="fork")
     assert [job.name for job in report.jobs] == ["first", "later"]
     assert report.jobs[1].results == [9]
     assert report.not_run == []

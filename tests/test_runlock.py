@@ -135,7 +135,7 @@ def wait_until_running(proc: subprocess.Popen[str], logs: Path) -> str:
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         for run_log in logs.glob("*/runner.jsonl"):
-            lines = [json.loads(line) for line in run_log.read_text().splitlines()]
+            lines = runner.log.read_jsonl(run_log)  # a live file: its last line may be torn
             if any(line["event"] == "job started" and line["pid"] == proc.pid
                    for line in lines):
                 return run_log.resolve().parent.name

@@ -12,19 +12,17 @@ def tutorial_cube_sum(n: int) -> int:
     return sum(i + i**2 + i**3 for i in range(n))
 
 
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_process_prints_aaaaa(run_cli, method):
+def test_process_prints_aaaaa(run_cli, start_method):
     """configs/process.yaml: one process runs job(1, 2), which prints aaaaa."""
-    result = run_cli("configs/process.yaml", "--start-method", method)
+    result = run_cli("configs/process.yaml", "--start-method", start_method)
     assert result.code == 0, result
     assert result.stdout.splitlines()[0] == "aaaaa"
     assert "process: process" in result.stdout
 
 
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_queue_holds_both_cube_sums(run_cli, method):
+def test_queue_holds_both_cube_sums(run_cli, start_method):
     """configs/queue.yaml: two processes put their cube sums on one queue; both are left in it."""
-    result = run_cli("configs/queue.yaml", "--json", "--start-method", method)
+    result = run_cli("configs/queue.yaml", "--json", "--start-method", start_method)
     assert result.code == 0, result
     items = result.json()["shared"]["q"]
     assert items == [tutorial_cube_sum(1000)] * 2
@@ -56,10 +54,9 @@ def test_comparison_prints_a_table(run_cli):
     assert all(row.split()[-1] == "yes" for row in rows)
 
 
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_pool_map_apply_and_separate_calls(run_cli, method):
+def test_pool_map_apply_and_separate_calls(run_cli, start_method):
     """configs/pool.yaml: map gives the squares, one call gives 4, ten calls the squares."""
-    result = run_cli("configs/pool.yaml", "--json", "--start-method", method)
+    result = run_cli("configs/pool.yaml", "--json", "--start-method", start_method)
     assert result.code == 0, result
     jobs = {job["name"]: job for job in result.json()["jobs"]}
     squares = [x * x for x in range(10)]
@@ -69,10 +66,9 @@ def test_pool_map_apply_and_separate_calls(run_cli, method):
     assert jobs["apply_many"]["tasks"] == 10
 
 
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_shared_value_and_array(run_cli, method):
+def test_shared_value_and_array(run_cli, start_method):
     """configs/shared.yaml: workers see Value('i', 0), Value('d', 3.14), Array('i', [1..4])."""
-    result = run_cli("configs/shared.yaml", "--json", "--start-method", method)
+    result = run_cli("configs/shared.yaml", "--json", "--start-method", start_method)
     assert result.code == 0, result
     doc = result.json()
     jobs = {job["name"]: job for job in doc["jobs"]}
@@ -81,10 +77,9 @@ def test_shared_value_and_array(run_cli, method):
     assert doc["shared"] == {"value1": 4, "value2": 3.14, "array": [1, 4, 9, 16]}
 
 
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_lock_counter_ends_at_40_with_each_process_together(run_cli, method):
+def test_lock_counter_ends_at_40_with_each_process_together(run_cli, start_method):
     """configs/lock.yaml: 1 and 3 added ten times each under a lock: 40, lines grouped."""
-    result = run_cli("configs/lock.yaml", "--start-method", method)
+    result = run_cli("configs/lock.yaml", "--start-method", start_method)
     assert result.code == 0, result
     printed = [int(line) for line in result.stdout.splitlines() if line.strip().isdigit()]
     one_first = list(range(1, 11)) + list(range(13, 41, 3))

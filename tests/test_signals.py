@@ -3,7 +3,10 @@ grace period; a second signal, or the end of the grace period, stops them.
 
 Every case runs the CLI as a subprocess, signals it once the tasks are seen running
 (each task leaves a file as it begins), and checks the exit code, the JSON report,
-``summary.json``, ``results.jsonl`` and that no process of the run is left.
+``summary.json``, ``results.jsonl`` and that no process of the run is left. No case
+sleeps in the hope that something has happened: it waits, with a deadline, until it
+has (a task's file, the reduce's file, a journal or log line, the runner's "starting
+no more tasks" on stderr once it has taken a first signal).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pytest
 import runner
 from runner.log import read_jsonl
 from tests.conftest import ROOT
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -32,25 +36,47 @@ CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 class Interrupted:
     """One run of the CLI that the test signals while its tasks run."""
 
-    def __init__(self, tmp_path: Path, config: str, *args: str) -> None:
+    def __init__(self, tmp_path: Path, config: str, *args: str,
+                 env: dict[str, str] | None = None) -> None:
         self.logs = tmp_path / "logs"
         self.marks = tmp_path / "marks"
         self.marks.mkdir()
         path = tmp_path / "config.yaml"
         path.write_text(config.replace("MARKS", str(self.marks)))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runner", str(path), "--json", "--log-dir", str(self.logs),
-             *args],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # stderr goes to a file, not a pipe, so that a test can read it while the run goes on.
+        self.stderr_path = tmp_path / "stderr.txt"
+        with self.stderr_path.open("w") as stderr:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "runner", str(path), "--json", "--log-dir",
+                 str(self.logs), *args],
+                cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                env={**os.environ, **(env or {})})
         self.children: list[psutil.Process] = []
 
+    def alive(self) -> bool:
+        """Assert that the run has not ended (showing its output if it has)."""
+        assert self.proc.poll() is None, (self.proc.communicate(), self.stderr())
+        return True
+
     def wait_running(self, count: int, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while len(list(self.marks.iterdir())) < count:
-            assert self.proc.poll() is None, self.proc.communicate()
-            assert time.monotonic() < deadline, "the tasks never started"
-            time.sleep(0.02)
+        wait_until(lambda: self.alive() and self.started >= count, timeout,
+                   what=f"{count} tasks starting")
         self.children = psutil.Process(self.proc.pid).children(recursive=True)
+
+    def wait_stopping(self, timeout: float = 30) -> None:
+        """Wait until the runner has taken a first signal: it says so on stderr."""
+        wait_until(lambda: self.alive() and "starting no more tasks" in self.stderr(), timeout,
+                   what="the runner taking the first signal")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def ends_within(self, seconds: float) -> bool:
+        try:
+            self.proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def signal(self, sig: int) -> float:
         self.proc.send_signal(sig)
@@ -58,10 +84,11 @@ class Interrupted:
 
     def finish(self, timeout: float = 45) -> tuple[int, dict[str, Any], str]:
         try:
-            stdout, stderr = self.proc.communicate(timeout=timeout)
+            stdout, _ = self.proc.communicate(timeout=timeout)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
+        stderr = self.stderr()
         _, alive = psutil.wait_procs(self.children, timeout=5)
         assert alive == [], f"left behind: {alive}"
         assert "Traceback" not in stderr, stderr
@@ -146,8 +173,10 @@ def test_second_signal_stops_running_tasks_at_once(tmp_path, mode):
     run = Interrupted(tmp_path, NAPS.format(mode=mode, items=[60] * 4), "--grace", "60")
     run.wait_running(1 if mode == "serial" else 2)
     sent = run.signal(signal.SIGINT)
-    time.sleep(0.5)
-    assert run.proc.poll() is None, "the first signal did not wait for the running tasks"
+    run.wait_stopping()
+    # Not synchronisation but the check itself: the runner, having taken the first
+    # signal, is still waiting for its running tasks half a second later.
+    assert not run.ends_within(0.5), "the first signal did not wait for the running tasks"
     run.signal(signal.SIGINT)
     code, doc, _ = run.finish()
     assert time.monotonic() - sent < 20
@@ -233,10 +262,15 @@ def test_retry_delay_is_cut_short_by_a_signal(tmp_path):
         [sys.executable, "-m", "runner", str(path), "--json", "--log-dir", str(logs)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     journal = logs / "latest" / "results.jsonl"
-    deadline = time.monotonic() + 30
-    while not (journal.exists() and journal.read_text()):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.05)
+    runner_log = logs / "latest" / "runner.jsonl"
+
+    def waiting_out_the_delay() -> bool:
+        # The failed attempt is journaled, and the job logged that it waits to retry.
+        assert proc.poll() is None, proc.communicate()
+        return (journal.exists() and bool(journal.read_text()) and runner_log.exists()
+                and "retrying failed tasks" in runner_log.read_text())
+
+    wait_until(waiting_out_the_delay, what="the job waiting out its retry delay")
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     stdout, _ = proc.communicate(timeout=30)
@@ -295,14 +329,14 @@ SLOW_REDUCE = """
 
 
 def in_slow_reduce(tmp_path: Path) -> Interrupted:
-    """A run whose two tasks are done and whose 2-second reduce has begun."""
-    run = Interrupted(tmp_path, SLOW_REDUCE, "--grace", "20")
+    """A run whose two tasks are done (journaled) and whose 2-second reduce has begun
+    (tests.tasks:slow_sum leaves the file $MPRUN_TEST_REDUCE_MARK as it starts)."""
+    reducing = tmp_path / "reducing"
+    run = Interrupted(tmp_path, SLOW_REDUCE, "--grace", "20",
+                      env={"MPRUN_TEST_REDUCE_MARK": str(reducing)})
     run.wait_running(2)
-    deadline = time.monotonic() + 30
-    while not (run.logs / "latest" / "results.jsonl").exists() or len(run.journal()) < 2:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    time.sleep(0.3)  # in the reduce now
+    wait_until(lambda: run.alive() and reducing.exists(), what="the reduce starting")
+    assert len(run.journal()) >= 2, "the reduce began before both tasks were journaled"
     return run
 
 
@@ -311,7 +345,7 @@ def test_a_signal_after_the_last_task_still_gives_a_whole_report(tmp_path):
     report and results; the run says interrupted."""
     run = in_slow_reduce(tmp_path)
     run.signal(signal.SIGINT)
-    time.sleep(0.3)
+    run.wait_stopping()
     run.signal(signal.SIGINT)
     code, doc, _ = run.finish()
     assert code == 130

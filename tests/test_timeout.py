@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 
 import runner
 from runner.errors import ConfigError
+from tests.helpers import run_config
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def run(tmp_path: Path, text: str, **options):
-    path = tmp_path / "config.yaml"
-    path.write_text(textwrap.dedent(text))
-    return runner.run(path, log_dir=tmp_path / "logs", **options)
 
 
 @pytest.mark.parametrize("mode", ["process", "pool"])
 def test_a_task_past_its_timeout_is_stopped_and_the_others_finish(tmp_path, mode,
                                                                    start_method):
-    report = run(tmp_path, f"""\
+    report = run_config(tmp_path, f"""\
         jobs:
           sleepy:
             function: tests.tasks:sleep
@@ -46,7 +38,7 @@ def test_a_task_past_its_timeout_is_stopped_and_the_others_finish(tmp_path, mode
 
 
 def test_a_task_that_ignores_sigterm_is_killed(tmp_path):
-    report = run(tmp_path, """\
+    report = run_config(tmp_path, """\
         jobs:
           stubborn:
             function: tests.tasks:stubborn_sleep
@@ -63,7 +55,7 @@ def test_a_task_that_ignores_sigterm_is_killed(tmp_path):
 
 
 def test_a_timed_out_task_is_retried(tmp_path):
-    report = run(tmp_path, """\
+    report = run_config(tmp_path, """\
         jobs:
           sleepy:
             function: tests.tasks:sleep
@@ -97,7 +89,7 @@ def test_timeout_in_the_runners_own_process_is_a_config_error(write_config, mode
 def test_a_worker_that_dies_holding_a_lock(tmp_path, mode):
     """Tasks waiting for a lock whose holder died end by their timeout; the run ends, and
     the dead worker's error says the lock may still be held."""
-    report = run(tmp_path, f"""\
+    report = run_config(tmp_path, f"""\
         shared:
           lock: lock
         jobs:
