@@ -99,7 +99,8 @@ class Observers(Observer):
     def __init__(self, observers: Iterable[Observer] = ()) -> None:
         self.observers = list(observers)
 
-    def with_(self, *more: Observer) -> Observers:
+    def extended(self, *more: Observer) -> Observers:
+        """These observers, then ``more``."""
         return Observers([*self.observers, *more])
 
     def waiting_for_lock(self, holder: dict[str, Any], config: str | None,

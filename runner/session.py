@@ -154,7 +154,8 @@ class _Run:
                         start_method=self.context.get_start_method())
             self._record_tasks(journal)
             self.observers.run_started(self.run_id, self._path(""))
-            observers = self.observers.with_(journal, _RunLog())
+            # The journal first: what an observer of the caller's sees is on disk already.
+            observers = Observers([journal, _RunLog()]).extended(*self.observers.observers)
             shared = build(self.config.shared, self.context)
             scope = RunScope(self.context, self._worker_init(shared), signals.Stop())
             try:
