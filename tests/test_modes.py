@@ -10,7 +10,6 @@ comes from its executor class (``workers_for``, ``chunks_map_items``,
 
 from __future__ import annotations
 
-import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from runner.report import JobReport, RunReport
 from tests import fake_mode
 from tests.conftest import START_METHODS
 from tests.fake_mode import CountingBackend, ReversedExecutor
+from tests.helpers import run_config
 from tests.test_executors import WORKERS_CONFIG
 
 pytestmark = pytest.mark.timeout(60)
@@ -63,9 +63,7 @@ Run = Callable[..., RunReport]
 @pytest.fixture
 def run_yaml(tmp_path: Path) -> Run:
     def run(text: str, start_method: str | None = None, **options: Any) -> RunReport:
-        path = tmp_path / "config.yaml"
-        path.write_text(textwrap.dedent(text))
-        return runner.run(path, log_dir=tmp_path / "logs", start_method=start_method, **options)
+        return run_config(tmp_path, text, start_method=start_method, **options)
 
     return run
 

@@ -7,7 +7,6 @@ in the same process writes only into its own folder; no ResourceWarning.
 from __future__ import annotations
 
 import gc
-import json
 import textwrap
 import warnings
 from pathlib import Path
@@ -19,6 +18,7 @@ from structlog.testing import LogCapture
 
 import runner
 from runner.report import RunReport
+from tests.helpers import read_strict, run_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,15 +31,14 @@ jobs:
 def run_once(tmp_path: Path, name: str) -> RunReport:
     path = tmp_path / f"{name}.yaml"
     path.write_text(textwrap.dedent(CONFIG))
-    report = runner.run(path, log_dir=tmp_path / "logs")
+    report = run_config(tmp_path, path)
     assert report.status == "ok"
     return report
 
 
 def runner_log(report: RunReport) -> list[dict]:
     assert report.log_dir is not None
-    text = (Path(report.log_dir) / "runner.jsonl").read_text()
-    return [json.loads(line) for line in text.splitlines()]
+    return read_strict(Path(report.log_dir) / "runner.jsonl")
 
 
 def test_logging_after_a_run_does_not_land_in_its_folder(tmp_path: Path) -> None:
