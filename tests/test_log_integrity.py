@@ -23,9 +23,9 @@ THREADS = 8
 
 @pytest.fixture
 def quiet_log():
-    """Tests that configure logging in this process leave it pointing at /dev/null."""
-    yield
-    log.configure(path=None, run_id="test", process="runner")
+    """Tests that configure logging in this process leave it as it was, their file closed."""
+    with log.configured(path=None, run_id="test", process="runner"):
+        yield
 
 
 @pytest.mark.timeout(60)

@@ -76,12 +76,9 @@ def test_redact_returns_the_same_object_when_nothing_is_secret_and_survives_cycl
 def test_log_processor_masks_secret_keys(tmp_path):
     """Every line written through runner.log has secret keys masked, top-level and nested."""
     path = tmp_path / "log.jsonl"
-    try:
-        log.configure(path=str(path), run_id="r", process="runner")
+    with log.configured(path=str(path), run_id="r", process="runner"):
         log.logger(token=SECRET).info("connecting", password=SECRET,
                                        options={"dsn": "db", "api_key": SECRET})
-    finally:
-        log.configure(path=None, run_id="r", process="runner")
     text = path.read_text()
     assert SECRET not in text
     line = json.loads(text)
@@ -224,8 +221,7 @@ def test_log_lines_mask_registered_values_in_message_fields_and_traceback(tmp_pa
     """The event text, any field at any depth and a formatted exception are all searched."""
     add_secret_values([SECRET])
     path = tmp_path / "log.jsonl"
-    try:
-        log.configure(path=str(path), run_id="r", process="runner")
+    with log.configured(path=str(path), run_id="r", process="runner"):
         logger = log.logger()
         logger.info(f"connecting to pg://u:{SECRET}@h", dsn=f"pg://u:{SECRET}@h",
                     opts={"args": [SECRET]})
@@ -233,8 +229,6 @@ def test_log_lines_mask_registered_values_in_message_fields_and_traceback(tmp_pa
             raise ValueError(f"bad {SECRET}")
         except ValueError:
             logger.exception("failed")
-    finally:
-        log.configure(path=None, run_id="r", process="runner")
     text = path.read_text()
     assert SECRET not in text
     first, second = log.read_jsonl(path)
