@@ -30,34 +30,36 @@ from runner.errors import ConfigError, JobImportError
 from runner.executors import executor_for, modes
 from runner.shared import Ref
 
-__all__ = ["Problems", "check", "raise_problems"]
+__all__ = ["Checked", "check", "raise_problems"]
 
 # How many items of a job's list are test-pickled for a mode that pickles tasks.
 PICKLE_SAMPLE = 1000
 
 
 @dataclass
-class Problems:
-    """What :func:`check` found: import problems apart, so that a config whose only
-    problem is an import raises :class:`JobImportError`."""
+class Checked:
+    """What :func:`check` found, and the imports still to check (:meth:`imports`): apart,
+    so that slow imports of job modules can overlap other start-up work, and so that a
+    config whose only problem is an import raises :class:`JobImportError`."""
 
-    found: list[tuple[Loc, str]] = field(default_factory=list)
-    imports: list[tuple[Loc, str]] = field(default_factory=list)
+    found: list[tuple[Loc, str]]
+    folder: Path
+    jobs: dict[str, tuple[Job | None, Any]] = field(default_factory=dict)
 
-    def __bool__(self) -> bool:
-        return bool(self.found or self.imports)
+    def imports(self) -> list[tuple[Loc, str]]:
+        """Import every job's function and reduce function; say which cannot be used."""
+        imports.add_paths(imports.search_paths(str(self.folder)))
+        return [problem for name, (job, raw) in self.jobs.items()
+                for problem in _imports(("jobs", name), job, raw)]
 
 
-def check(data: Any, config: Config | None, folder: Path, *,
-          check_imports: bool = True) -> Problems:
-    """Every problem of the config beyond its schema: ``config`` when it validated, else
-    the raw ``data`` (job by job, each job's model where that job validates alone)."""
-    problems = Problems()
-    if check_imports:
-        imports.add_paths(imports.search_paths(str(folder)))
+def check(data: Any, config: Config | None, folder: Path) -> Checked:
+    """Every problem of the config beyond its schema, imports aside: ``config`` when it
+    validated, else the raw ``data`` (job by job, each job's model where that job
+    validates alone)."""
     if config is not None:
         shared: Collection[str] = config.shared
-        jobs: dict[Any, tuple[Job | None, Any]] = {
+        jobs: dict[str, tuple[Job | None, Any]] = {
             name: (job, None) for name, job in config.jobs.items()}
     else:
         raw_jobs = data.get("jobs") if isinstance(data, dict) else None
@@ -67,27 +69,26 @@ def check(data: Any, config: Config | None, folder: Path, *,
         jobs = {name: (_alone(raw), raw) for name, raw in raw_jobs.items()
                 if isinstance(name, str) and isinstance(raw, dict)} \
             if isinstance(raw_jobs, dict) else {}
+    checked = Checked([], folder, jobs)
     for name, (job, raw) in jobs.items():
         here: Loc = ("jobs", name)
         if job is not None:
-            problems.found += _fields(here, job)
-        problems.found += _refs(here, job, raw, shared)
-        problems.found += _map_file(here, job, raw, folder)
-        if check_imports:
-            problems.imports += _imports(here, job, raw)
+            checked.found += _fields(here, job)
+        checked.found += _refs(here, job, raw, shared)
+        checked.found += _map_file(here, job, raw, folder)
         if job is not None:
-            problems.found += _picklable(here, job)
-    return problems
+            checked.found += _picklable(here, job)
+    return checked
 
 
 def raise_problems(config: Config, *, check_imports: bool = True) -> None:
     """Raise one ConfigError (JobImportError if imports are all that is wrong) for every
     problem of ``config``, located in its file; a Config built in Python is checked so too."""
-    problems = check(None, config, Path(config.folder), check_imports=check_imports)
-    if problems:
-        error = JobImportError if not problems.found else ConfigError
-        raise error([config.issue_at(loc, message)
-                     for loc, message in problems.found + problems.imports])
+    checked = check(None, config, Path(config.folder))
+    found, failed_imports = checked.found, checked.imports() if check_imports else []
+    if found or failed_imports:
+        error = JobImportError if not found else ConfigError
+        raise error([config.issue_at(loc, message) for loc, message in found + failed_imports])
 
 
 def _alone(raw: dict[Any, Any]) -> Job | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,15 @@ from runner.yamlsource import Document, parse
 __all__ = ["load_config"]
 
 
-def load_config(path: str | os.PathLike[str], *, check_functions: bool = True) -> Config:
+def load_config(path: str | os.PathLike[str], *, check_functions: bool = True,
+                before_imports: Callable[[Config], None] | None = None) -> Config:
     """Read and validate the config at ``path``; raise ConfigError listing every problem.
 
     With ``check_functions`` (the default) each job's function is imported and
     checked to be callable, with the config's folder and the working directory
-    on ``sys.path``.
+    on ``sys.path``. ``before_imports(config)`` is called when nothing but the
+    imports is left to check, so that a run can start what needs only the
+    config (the fork server) while the job modules import.
     """
     source = Path(path)
     name = str(path)
@@ -63,7 +67,14 @@ def load_config(path: str | os.PathLike[str], *, check_functions: bool = True) -
             issues.append(ConfigIssue(name, 1, 1, "", "a config is a mapping with a 'jobs' key; "
                                       f"got {_show(doc.data)}"))
         raise _error(issues)
-    locate = _Locator(name, doc, _merge_defaults(doc))
+    return _validated(doc, _Locator(name, doc, _merge_defaults(doc)), source, issues,
+                      check_functions=check_functions, before_imports=before_imports)
+
+
+def _validated(doc: Document, locate: _Locator, source: Path, issues: list[ConfigIssue], *,
+               check_functions: bool,
+               before_imports: Callable[[Config], None] | None) -> Config:
+    """The schema, then the checks beyond it (``runner.checks``), every issue collected."""
     # Values the YAML pass already refused are not reported twice.
     refused = [p.path for p in doc.problems if p.value_refused]
 
@@ -77,9 +88,12 @@ def load_config(path: str | os.PathLike[str], *, check_functions: bool = True) -
             str(source), locate.at, tuple(sorted(doc.secrets)))})
     except ValidationError as exc:
         issues += fresh(locate.validation(exc))
-    problems = checks.check(doc.data, config, source.parent, check_imports=check_functions)
-    import_issues = fresh([(loc, locate.at(loc, message)) for loc, message in problems.imports])
-    issues += fresh([(loc, locate.at(loc, message)) for loc, message in problems.found])
+    checked = checks.check(doc.data, config, source.parent)
+    issues += fresh([(loc, locate.at(loc, message)) for loc, message in checked.found])
+    if config is not None and not issues and before_imports is not None:
+        before_imports(config)
+    import_issues = fresh([(loc, locate.at(loc, message)) for loc, message in checked.imports()
+                           ]) if check_functions else []
     if issues or config is None:
         raise _error(issues + import_issues)
     if import_issues:

@@ -3,7 +3,8 @@
 The story of a run, in the order this module tells it::
 
     run()        the config, checked in one pass (nothing runs if it is invalid)
-                 └─ the jobs selected (--only) and planned (map files read)
+                 └─ the jobs selected (--only); their backends prepared (the fork
+                    server starts); the jobs planned (map files read)
     lock         one run of a config at a time (runner.runlock); --resume matched
     _Run.execute the run folder, its logging and journal, the shared primitives
                  └─ the backends its modes need, opened once (runner.executors)
@@ -33,7 +34,7 @@ from runner import checks, log, runlock, signals
 from runner import context as mp_context
 from runner.config import Config, Job
 from runner.errors import Interrupted, UsageError
-from runner.executors import Backends, RunScope, executor_for
+from runner.executors import Backends, Executor, RunScope, executor_for
 from runner.imports import add_paths, search_paths
 from runner.journal import Journal
 from runner.jsonable import dumps_document
@@ -98,8 +99,11 @@ def run(
     job, chunk and stop as it happens (``runner.observe``).
     """
     started = time.perf_counter()
-    config, selected, plans = _planned(target, only)
-    context = mp_context.get_context(start_method or config.start_method)
+    config = _checked(target, only, start_method)
+    selected = _select(config, only)
+    add_paths(search_paths(config.folder))
+    context = _context(config, start_method)
+    plans = {name: plan_job(name, job, Path(config.folder)) for name, job in selected.items()}
     watch = Observers(observers)
 
     def on_wait(holder: dict[str, Any]) -> None:
@@ -119,18 +123,30 @@ def run(
                     resumed=resumed).execute(lock, started=started + lock.waited)
 
 
-def _planned(target: str | os.PathLike[str] | Config, only: Sequence[str] | None
-             ) -> tuple[Config, dict[str, Job], dict[str, Plan]]:
-    """The config, checked in one pass; the jobs to run; their calls (map files read)."""
-    if isinstance(target, Config):
-        config = target
-        checks.raise_problems(config)
-    else:
-        config = load_config(target)
-    selected = _select(config, only)
-    add_paths(search_paths(config.folder))
-    plans = {name: plan_job(name, job, Path(config.folder)) for name, job in selected.items()}
-    return config, selected, plans
+def _checked(target: str | os.PathLike[str] | Config, only: Sequence[str] | None,
+             start_method: str | None) -> Config:
+    """The config, checked in one pass; its backends prepared as soon as only the job
+    modules' imports are left to check, so that the fork server starts meanwhile."""
+
+    def prepare(config: Config) -> None:
+        jobs = {name: job for name, job in config.jobs.items() if not only or name in only}
+        Backends.prepare(_executor_classes(jobs), _context(config, start_method),
+                         sorted({job.function for job in jobs.values()}))
+
+    if not isinstance(target, Config):
+        return load_config(target, before_imports=prepare)
+    checks.raise_problems(target)
+    prepare(target)
+    return target
+
+
+def _context(config: Config, start_method: str | None) -> Any:
+    """The multiprocessing context: ``--start-method``, else the config's, else the default."""
+    return mp_context.get_context(start_method or config.start_method)
+
+
+def _executor_classes(jobs: dict[str, Job]) -> set[type[Executor]]:
+    return {executor_for(mode) for job in jobs.values() for mode in job.modes()}
 
 
 class _Run:
@@ -160,8 +176,7 @@ class _Run:
             scope = RunScope(self.context, self._worker_init(shared), signals.Stop())
             try:
                 with Backends(scope) as backends:
-                    backends.open({executor_for(mode) for job in self.selected.values()
-                                   for mode in job.modes()})
+                    backends.open(_executor_classes(self.selected))
                     scheduler = Scheduler(backends=backends, observers=observers)
                     reports, signum, final_shared = self._jobs(scheduler, shared)
             finally:

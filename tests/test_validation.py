@@ -123,3 +123,25 @@ def runner_ref(name: str) -> object:
     from runner.shared import Ref
 
     return Ref(name)
+
+
+def test_before_imports_runs_once_only_the_imports_are_left_to_check(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook a run uses to start its fork server while job modules import: called
+    with the valid config before its modules are imported, and never for a broken one."""
+    import sys
+    import uuid
+
+    module = f"jobmod_{uuid.uuid4().hex}"
+    (tmp_path / f"{module}.py").write_text("def f(x):\n    return x\n")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    path = tmp_path / "config.yaml"
+    path.write_text(f"jobs:\n  a: {{function: '{module}:f'}}\n")
+    seen: list[bool] = []
+    config = runner.load_config(path, before_imports=lambda c: seen.append(
+        module in sys.modules or c.jobs["a"].function != f"{module}:f"))
+    assert seen == [False] and module in sys.modules and config.jobs["a"].function
+    path.write_text(f"jobs:\n  a: {{function: '{module}:f', workers: 0}}\n")
+    with pytest.raises(ConfigError):
+        runner.load_config(path, before_imports=lambda c: seen.append(True))
+    assert seen == [False]

@@ -12,6 +12,7 @@ A mode is one class: what the rest of the runner needs to know about a mode
 enforce a timeout, must arguments be pickled, what must be opened for the
 run) is a class attribute here, never an ``if mode == ...`` elsewhere::
 
+    config checked ── Backends.prepare(executor classes): may start early (the fork server)
     run ── Backends.open(executor classes) ── one Backend per kind, for the whole run
      └─ job ── executor_cls(setup with that backend) ── run(chunks) ── close()
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar
@@ -55,6 +56,12 @@ class Backend:
 
     def __init__(self, scope: RunScope) -> None:
         self.scope = scope
+
+    @classmethod
+    def prepare(cls, context: Any, functions: Sequence[str]) -> None:
+        """Start, in the background, what can start before the run is sure to happen (the
+        config valid, the run lock taken): only what is harmless if it does not, such as
+        a process-wide fork server. ``functions`` are the jobs' "module:qualname"s."""
 
     def open(self) -> None:
         """Start what the run's jobs will borrow (may return before it is ready)."""
@@ -142,6 +149,13 @@ class Backends:
     def __init__(self, scope: RunScope) -> None:
         self.scope = scope
         self._open: dict[type[Backend], Backend] = {}
+
+    @staticmethod
+    def prepare(executor_classes: Iterable[type[Executor]], context: Any,
+                functions: Sequence[str]) -> None:
+        """Let the backends of ``executor_classes`` start early (:meth:`Backend.prepare`)."""
+        for backend in {cls.backend for cls in executor_classes if cls.backend is not None}:
+            backend.prepare(context, functions)
 
     def open(self, executor_classes: Iterable[type[Executor]]) -> None:
         """Open, once each, the backends ``executor_classes`` need."""

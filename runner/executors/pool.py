@@ -19,8 +19,8 @@ Shared primitives reach workers as ``Process`` arguments at start-up, which
 multiprocessing allows (inheritance), never with the tasks.
 
 The run-wide part is :class:`ProcessBackend`: under forkserver it starts the
-fork server once per run, with the jobs' modules preloaded, while the runner
-is still setting up; the first worker waits for it.
+fork server as soon as the config is checked, with the jobs' modules
+preloaded, while the runner is still setting up; the first worker waits for it.
 
 Why not ``multiprocessing.Pool`` or loky: neither says which task a dead
 worker was running, nor lets the rest of the job go on (see above), nor
@@ -37,12 +37,13 @@ import multiprocessing.queues
 import os
 import queue
 import signal
+import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
-from typing import Any
+from typing import Any, ClassVar
 
 from runner import log, worker
 from runner.context import warm_forkserver
@@ -90,21 +91,28 @@ def describe_exit(exitcode: int | None) -> str:
 
 class ProcessBackend(Backend):
     """Worker processes' run-wide set-up: under forkserver, the fork server, warmed with
-    the jobs' modules when the run opens it and awaited before the first worker starts.
+    the jobs' modules as soon as the config is checked and awaited before the first
+    worker starts.
 
     The fork server itself is multiprocessing's, one per runner process: a later run
     in the same process reuses it, so closing the backend does not stop it.
     """
 
-    _warming: Any = None
+    # The thread starting the fork server (one per process, as the fork server is).
+    _warming: ClassVar[threading.Thread | None] = None
+
+    @classmethod
+    def prepare(cls, context: Any, functions: Sequence[str]) -> None:
+        modules = sorted({function.partition(":")[0] for function in functions})
+        ProcessBackend._warming = warm_forkserver(context, modules)
 
     def open(self) -> None:
-        modules = sorted({function.partition(":")[0] for function in self.scope.init.functions})
-        self._warming = warm_forkserver(self.scope.context, modules)
+        if ProcessBackend._warming is None:  # not prepared: start it now
+            self.prepare(self.scope.context, self.scope.init.functions)
 
     def ready(self) -> None:
         """Wait until workers can be started."""
-        warming, self._warming = self._warming, None
+        warming, ProcessBackend._warming = ProcessBackend._warming, None
         if warming is not None:
             warming.join()
 
