@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import signal
 import sys
 import threading
 from dataclasses import dataclass, field
 from multiprocessing import parent_process
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from runner import imports, log, redact
+from runner import forkguard, imports, log, redact
 from runner.errors import ResultError
 from runner.work import Call, Outcome, TaskError, clear_stop, run_chunk, stop_chunks
 
@@ -63,6 +63,7 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
     received after that are answered at once with no item run.
     """
     _install_signal_handlers()
+    forkguard.install()
     _start(init)
     parent = parent_process()
     watched: list[Any] = [conn] if parent is None else [conn, parent.sentinel]
@@ -86,6 +87,7 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
             outcome = Outcome(chunk.first, [], [], 0.0, os.getpid())
         else:
             outcome = run_chunk(chunk, init.shared, log_failure)
+            forkguard.exit_if_forked()  # a task forked and this is the child: never answer
         clear_stop()  # a SIGINT cuts short the chunk it came during, not the next one
         sys.stdout.flush()
         sys.stderr.flush()
@@ -141,24 +143,39 @@ def _exit_with_runner(sentinel: Any) -> None:
 
 
 def _send(conn: Connection, outcome: Outcome) -> None:
-    """Send ``outcome``; a value that cannot be pickled fails its own task only."""
+    """Send ``outcome``; a value that cannot be pickled fails its own task only.
+
+    Whatever pickling raises counts, ``SystemExit`` from a ``__reduce__`` and the
+    ``RecursionError`` of a deeply nested value included: the worker answers.
+    """
     try:
-        conn.send(outcome)
+        data = ForkingPickler.dumps(outcome)
+    except BaseException as exc:  # any failure to pickle is the task's
+        first_error: BaseException = exc
+    else:
+        conn.send_bytes(data)
         return
-    except (pickle.PicklingError, TypeError, AttributeError, ValueError) as exc:
-        first_error = exc
     for index, value in enumerate(outcome.values):
         try:
-            pickle.dumps(value)
-        except Exception as exc:
+            ForkingPickler.dumps(value)
+        except BaseException as exc:
             outcome.values[index] = None
             outcome.errors.append(TaskError.of(outcome.first + index, ResultError(
-                f"the result cannot be sent back to the runner: {type(exc).__name__}: {exc}")))
+                f"the result cannot be sent back to the runner: {unsendable(exc)}")))
     outcome.errors.sort(key=lambda error: error.task)
     try:
-        conn.send(outcome)
-    except Exception:
-        failure = ResultError(f"the results cannot be sent back: {first_error}")
+        data = ForkingPickler.dumps(outcome)
+    except BaseException:
+        failure = ResultError(f"the results cannot be sent back: {unsendable(first_error)}")
         failed = [TaskError.of(outcome.first + i, failure) for i in range(len(outcome.values))]
-        conn.send(Outcome(outcome.first, [None] * len(outcome.values), failed,
-                          outcome.seconds, outcome.pid))
+        data = ForkingPickler.dumps(Outcome(outcome.first, [None] * len(outcome.values), failed,
+                                            outcome.seconds, outcome.pid))
+    conn.send_bytes(data)
+
+
+def unsendable(exc: BaseException) -> str:
+    """Why a value could not be pickled or unpickled, in words."""
+    if isinstance(exc, RecursionError):
+        return (f"it is nested deeper than pickle can go (Python's recursion limit, "
+                f"{sys.getrecursionlimit()} levels)")
+    return f"{type(exc).__name__}: {exc}"

@@ -47,7 +47,14 @@ from typing import Any, ClassVar
 
 from runner import log, worker
 from runner.context import warm_forkserver
-from runner.errors import ArgumentsError, TaskTimeout, WorkerCrashed, WorkerStartFailed
+from runner.errors import (
+    ArgumentsError,
+    Interrupted,
+    ResultError,
+    TaskTimeout,
+    WorkerCrashed,
+    WorkerStartFailed,
+)
 from runner.executors.base import Backend, Executor, ExecutorSetup
 from runner.work import Chunk, Outcome
 
@@ -281,15 +288,21 @@ class PoolExecutor(Executor):
             return None
 
     def _receive(self, w: _Worker, pending: deque[Chunk]) -> Outcome | None:
+        """``w``'s answer to its oldest chunk (None: its pipe is gone, it died)."""
         try:
-            outcome: Outcome = w.conn.recv()
+            data = w.conn.recv_bytes()
         except (EOFError, OSError):
             return None
         chunk = w.held.popleft()
         if w.held:  # the chunk sent behind it begins now
             self.setup.started(w.held[0], w.pid)
-        done = len(outcome.values)
-        if done < len(chunk.items) and not self.setup.stop.requested:
+        outcome = self._unpickle(w, chunk, data, pending)
+        if outcome is None:  # it runs again item by item
+            outcome = Outcome(chunk.first, [], [], 0.0, w.pid)
+        elif outcome.first != chunk.first or len(outcome.values) > len(chunk.items):
+            return self._mismatch(w, chunk, outcome, pending)
+        elif len(outcome.values) < len(chunk.items) and not self.setup.stop.requested:
+            done = len(outcome.values)
             # Ended early by a SIGINT meant for the worker alone: the rest still runs.
             pending.appendleft(Chunk(chunk.call, chunk.first + done, chunk.items[done:],
                                      chunk.attempt))
@@ -304,6 +317,45 @@ class PoolExecutor(Executor):
             self._retired.append(w.process)
         self._reap()
         return outcome
+
+    def _unpickle(self, w: _Worker, chunk: Chunk, data: bytes,
+                  pending: deque[Chunk]) -> Outcome | None:
+        """The outcome in ``data``. One that cannot be unpickled here (an exception class
+        whose ``__init__`` wants other arguments, a ``__setstate__`` that raises) fails its
+        task; a chunk of several runs again item by item (None), so that only that item
+        fails."""
+        try:
+            outcome: Outcome = ForkingPickler.loads(data)
+        except (Interrupted, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # SystemExit from a __setstate__ too: the task's fault
+            problem = worker.unsendable(exc)
+        else:
+            return outcome
+        if len(chunk.items) > 1:
+            self._log.warning("a result could not be unpickled; rerunning its chunk item by "
+                              "item", job=chunk.call.job, worker_pid=w.pid, error=problem)
+            pending.extendleft(reversed(_one_by_one(chunk)))
+            return None
+        return Outcome.failed(chunk, ResultError(
+            f"the result could not be unpickled in the runner: {problem}"), pid=w.pid)
+
+    def _mismatch(self, w: _Worker, chunk: Chunk, outcome: Outcome,
+                  pending: deque[Chunk]) -> Outcome:
+        """``w`` answered for other tasks than it was sent: nothing it says can be trusted.
+        Stop it, fail its chunk, give back what it had not begun."""
+        pending.extendleft(reversed(w.held))
+        w.held.clear()
+        self._workers.remove(w)
+        how = self._terminate(w)
+        last = outcome.first + len(outcome.values) - 1
+        self._log.error("a worker answered for other tasks", job=chunk.call.job,
+                        worker_pid=w.pid, sent=[chunk.first, chunk.first + len(chunk.items) - 1],
+                        answered=[outcome.first, last], how=how)
+        return Outcome.failed(chunk, ResultError(
+            f"the worker (pid {w.pid}) answered for tasks {outcome.first}-{last}, not for "
+            f"this task; a task that forks and returns in the child does this; the worker "
+            f"was {how}"), pid=w.pid)
 
     def _reap(self) -> None:
         """Release retired workers that have exited: each holds descriptors until then,
@@ -341,9 +393,7 @@ class PoolExecutor(Executor):
                               job=running.call.job, worker_pid=w.pid,
                               exitcode=w.process.exitcode, cause=cause,
                               tasks=[running.first, running.first + len(running.items) - 1])
-            pending.extendleft(reversed([
-                Chunk(running.call, running.first + i, running.items[i:i + 1], running.attempt)
-                for i in range(len(running.items))]))
+            pending.extendleft(reversed(_one_by_one(running)))
             return
         self._log.error("worker died", job=running.call.job, worker_pid=w.pid,
                         exitcode=w.process.exitcode, cause=cause,
@@ -380,6 +430,15 @@ class PoolExecutor(Executor):
         w.held.clear()
         timeout = running.call.timeout
         self._workers.remove(w)
+        how = self._terminate(w)
+        self._log.error("task timed out", job=running.call.job, task=running.first,
+                        timeout=timeout, worker_pid=w.pid, how=how)
+        return Outcome.failed(running, TaskTimeout(timeout or 0.0, w.pid, how, _lock_note(running)),
+                              seconds=time.monotonic() - w.began, pid=w.pid)
+
+    @staticmethod
+    def _terminate(w: _Worker) -> str:
+        """Stop ``w`` (SIGTERM, then SIGKILL after a grace period); say how it ended."""
         w.process.terminate()
         w.process.join(KILL_GRACE_SECONDS)
         how = "stopped with SIGTERM"
@@ -389,10 +448,7 @@ class PoolExecutor(Executor):
             how = f"killed with SIGKILL after ignoring SIGTERM for {KILL_GRACE_SECONDS:g}s"
         with contextlib.suppress(OSError):
             w.conn.close()
-        self._log.error("task timed out", job=running.call.job, task=running.first,
-                        timeout=timeout, worker_pid=w.pid, how=how)
-        return Outcome.failed(running, TaskTimeout(timeout or 0.0, w.pid, how, _lock_note(running)),
-                              seconds=time.monotonic() - w.began, pid=w.pid)
+        return how
 
     def _forward_stop(self) -> None:
         """Tell workers to run no new chunk (``halt``) and to end the running one after
@@ -466,6 +522,12 @@ class PoolExecutor(Executor):
                 w.conn.close()
         self._workers.clear()
         self._retired.clear()
+
+
+def _one_by_one(chunk: Chunk) -> list[Chunk]:
+    """``chunk`` as one chunk per item."""
+    return [Chunk(chunk.call, chunk.first + i, chunk.items[i:i + 1], chunk.attempt)
+            for i in range(len(chunk.items))]
 
 
 def _lock_note(running: Chunk | None) -> str:

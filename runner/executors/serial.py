@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 
+from runner import forkguard
 from runner.executors.base import Executor
 from runner.work import Chunk, Outcome, run_chunk
 from runner.worker import log_failure
@@ -24,8 +25,11 @@ class SerialExecutor(Executor):
         shared = self.setup.init.shared
         stop = self.setup.stop
         pid = os.getpid()
+        forkguard.install()
         for chunk in chunks:
             if stop.requested:
                 return
             self.setup.started(chunk, pid)
-            yield run_chunk(chunk, shared, log_failure)
+            outcome = run_chunk(chunk, shared, log_failure)
+            forkguard.exit_if_forked()  # a task forked: the child must not go on as a runner
+            yield outcome

@@ -22,6 +22,7 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 
+from runner import forkguard
 from runner.executors.base import Executor, ExecutorSetup
 from runner.work import Chunk, Outcome, run_chunk
 from runner.worker import log_failure
@@ -61,9 +62,12 @@ class ThreadExecutor(Executor):
                 continue
             self._outbox.put(_Started(chunk))
             try:
-                self._outbox.put(run_chunk(chunk, shared, log_failure))
+                outcome = run_chunk(chunk, shared, log_failure)
             except BaseException as exc:
                 self._outbox.put(exc)
+                continue
+            forkguard.exit_if_forked()  # a task forked: the child has only this thread
+            self._outbox.put(outcome)
 
     def run(self, chunks: Iterable[Chunk]) -> Iterator[Outcome]:
         pending = iter(chunks)
@@ -72,6 +76,7 @@ class ThreadExecutor(Executor):
         exhausted = False
         stop = self.setup.stop
         pid = os.getpid()
+        forkguard.install()
         while True:
             while not exhausted and in_flight < limit and not stop.requested:
                 chunk = next(pending, None)
