@@ -14,12 +14,14 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from runner.errors import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE
+from runner.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from runner.observe import Observer
 
 if TYPE_CHECKING:
+    from runner.config import Config
+    from runner.errors import ConfigError, MprunError
     from runner.observe import JobStart
     from runner.report import RunReport
 
@@ -30,11 +32,25 @@ _TAKES_VALUE = ("--only", "--log-dir", "--log-level", "--start-method", "--wait"
                 "--resume")
 
 
+class _CommandLineError(Exception):
+    """Raised by :class:`_Parser` instead of printing and exiting, so that ``main()``
+    can also leave a JSON document on stdout when ``--json`` was asked for."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        self.parser, self.message = parser, message
+        super().__init__(message)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _CommandLineError(self, message)
+
+
 def _parser() -> argparse.ArgumentParser:
     from runner import __version__
     from runner.context import START_METHODS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mprun",
         description="Run Python functions in parallel as a YAML config describes.",
         epilog="`mprun CONFIG...` is short for `mprun run CONFIG...`. Exit codes: 0 ok, "
@@ -50,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="run just this job (repeatable); the whole config is still validated")
     run.add_argument("--json", action="store_true",
                      help="print only the JSON report on stdout (task output goes to stderr)")
-    run.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    run.add_argument("--quiet", "-q", action="store_true",
+                     help="print nothing but errors: a line on stderr for each failed task")
     run.add_argument("--log-dir", default=os.environ.get("MPRUN_LOG_DIR", "logs"),
                      help="where run folders go (default: logs, or $MPRUN_LOG_DIR)")
     run.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -72,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check configs without running anything")
     validate.add_argument("configs", nargs="+", metavar="CONFIG")
+    validate.add_argument("--json", action="store_true",
+                          help="print one JSON document per config on stdout (a list for "
+                               "several): its jobs, or its problems")
 
     commands.add_parser("schema", help="print the JSON Schema of the config format")
     return parser
@@ -89,29 +109,58 @@ def _seconds(text: str) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _with_default_command(list(sys.argv[1:] if argv is None else argv))
+    # Known before parsing, so that a command line argparse refuses still leaves JSON.
+    wants_json = "--json" in args[:args.index("--")] if "--" in args else "--json" in args
     parser = _parser()
-    options = parser.parse_args(args)
-    if options.command is None:
-        parser.print_usage(sys.stderr)
-        print("mprun: error: give a CONFIG to run, or a command", file=sys.stderr)
+    try:
+        options = parser.parse_args(args)
+        if options.command is None:
+            raise _CommandLineError(parser, "give a CONFIG to run, or a command")
+    except _CommandLineError as exc:
+        exc.parser.print_usage(sys.stderr)
+        print(f"{exc.parser.prog}: error: {exc.message}", file=sys.stderr)
+        if wants_json:
+            from runner.report import invalid_document
+
+            _print_document(invalid_document(None, [exc.message]))
         return EXIT_USAGE
-    from runner.errors import ConfigError, MprunError, exit_code_for
+    from runner.errors import MprunError, exit_code_for
 
     try:
         if options.command == "schema":
             return _schema()
         if options.command == "validate":
-            return _validate(options.configs)
+            return _validate(options)
         return _run(options)
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return exit_code_for(exc)
-    except MprunError as exc:
-        print(f"mprun: error: {exc}", file=sys.stderr)
+    except MprunError as exc:  # a command line whose options do not go together
+        _print_problem(exc)
+        if getattr(options, "json", False):
+            from runner.report import invalid_document
+
+            _print_document(invalid_document(None, [exc]))
         return exit_code_for(exc)
     except KeyboardInterrupt:  # before a run's own handlers are in place
         return EXIT_INTERRUPTED + signal.SIGINT
+
+
+def _print_problem(exc: MprunError) -> None:
+    """A config's problems, one ``FILE:LINE:COL: path: message`` line each; any other
+    error as one ``mprun: error:`` line; on stderr."""
+    from runner.errors import ConfigError
+
+    if isinstance(exc, ConfigError):
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+    else:
+        print(f"mprun: error: {exc}", file=sys.stderr)
+
+
+def _print_document(doc: Any) -> None:
+    from runner.jsonable import dumps_document
+
+    sys.stdout.flush()
+    sys.stdout.buffer.write(dumps_document(doc))
+    sys.stdout.flush()
 
 
 def _with_default_command(args: list[str]) -> list[str]:
@@ -140,45 +189,73 @@ def _schema() -> int:
     return EXIT_OK
 
 
-def _load_all(paths: Sequence[str]) -> list[Any]:
-    """Load every config before running any; all their problems are reported together."""
+def _load_each(paths: Sequence[str]) -> list[Config | ConfigError]:
+    """Load every config before running any: each one's config, or its problems.
+
+    Call it inside ``_stdout_to_stderr``: loading imports the job modules, and what
+    they print at import time must not reach stdout under ``--json``.
+    """
     from runner.errors import ConfigError
     from runner.loader import load_config
 
-    configs, issues = [], []
+    loaded: list[Config | ConfigError] = []
     for path in paths:
         try:
-            configs.append(load_config(path))
+            loaded.append(load_config(path))
         except ConfigError as exc:
-            issues += exc.issues
-    if issues:
-        raise ConfigError(issues)
-    return configs
+            loaded.append(exc)
+    return loaded
 
 
-def _validate(paths: Sequence[str]) -> int:
-    for config in _load_all(paths):
-        jobs = ", ".join(config.jobs)
-        print(f"{config.source}: ok ({len(config.jobs)} job{'s' * (len(config.jobs) != 1)}: "
-              f"{jobs})")
+def _validate(options: argparse.Namespace) -> int:
+    from runner.errors import ConfigError
+    from runner.report import invalid_document, validated_document
+
+    # Validate's stdout is its verdict: job modules' import-time prints go to stderr.
+    with _stdout_to_stderr(True):
+        loaded = _load_each(options.configs)
+    if options.json:
+        docs = [invalid_document(path, item.issues) if isinstance(item, ConfigError)
+                else validated_document(path, list(item.jobs))
+                for path, item in zip(options.configs, loaded, strict=True)]
+        _print_document(docs[0] if len(docs) == 1 else docs)
+    invalid = [item for item in loaded if isinstance(item, ConfigError)]
+    for problem in invalid:
+        _print_problem(problem)
+    if invalid:
+        return EXIT_USAGE
+    if not options.json:
+        for config in (item for item in loaded if not isinstance(item, ConfigError)):
+            jobs = ", ".join(config.jobs)
+            print(f"{config.source}: ok ({len(config.jobs)} job"
+                  f"{'s' * (len(config.jobs) != 1)}: {jobs})")
     return EXIT_OK
 
 
 def _run(options: argparse.Namespace) -> int:
+    """Load every config, check ``--only`` against each, then run them in turn.
+
+    Under ``--json`` stdout gets one document whatever happens: a config's run
+    report, or why it did not run (``runner.report.invalid_document``,
+    ``not_run_document``); a list of them, one per config, when several are given.
+    """
     from runner.errors import RunLocked, UsageError
-    from runner.report import render
+    from runner.report import invalid_document, not_run_document
     from runner.session import DEFAULT_GRACE, run
 
     if options.resume is not None and len(options.configs) > 1:
         raise UsageError("--resume takes one config: a run id belongs to one config's run")
     if options.force and options.resume is None:
         raise UsageError("--force goes with --resume RUN_ID")
-    configs = _load_all(options.configs)
-    reports: list[RunReport] = []
+    paths: list[str] = options.configs
     exit_code = EXIT_OK
     observers = [] if options.quiet else [_Progress()]
     with _stdout_to_stderr(options.json) as stdout:
-        for config in configs:
+        configs, docs = _load_for_run(paths, options.only)
+        if any(docs):
+            exit_code = EXIT_USAGE
+        # Nothing runs once a config is invalid; then every config is valid, in paths' order.
+        for index, config in enumerate(configs if exit_code == EXIT_OK else []):
             try:
                 report = run(config, only=options.only, log_dir=options.log_dir,
                              log_level=options.log_level, start_method=options.start_method,
@@ -189,21 +266,66 @@ def _run(options: argparse.Namespace) -> int:
             except RunLocked as exc:  # this config is skipped; the others still run
                 hint = "" if options.wait else "; give --wait SECONDS to wait for it"
                 print(f"mprun: error: {exc}{hint}", file=sys.stderr, flush=True)
-                exit_code = max(exit_code, EXIT_LOCKED)
+                docs[index] = invalid_document(paths[index], [exc], status="locked",
+                                               exit_code=exc.exit_code)
+                exit_code = max(exit_code, exc.exit_code)
                 continue
-            reports.append(report)
-            if not options.json and not options.quiet:
-                print(render(report), file=stdout, flush=True)
+            except UsageError as exc:  # --resume refused (it takes one config): nothing ran
+                _print_problem(exc)
+                docs[index] = invalid_document(paths[index], [exc])
+                exit_code = max(exit_code, exc.exit_code)
+                continue
+            docs[index] = report.as_dict()
+            exit_code = max(exit_code, report.exit_code)
+            _print_report(report, options, stdout, paths[index] if len(paths) > 1 else None)
             if report.status == "interrupted":
-                break
-    if options.json and (reports or len(options.configs) > 1):
-        from runner.jsonable import dumps_document
+                break  # the later configs are not run
+    if options.json:
+        every = [doc or not_run_document(path, exit_code)
+                 for path, doc in zip(paths, docs, strict=True)]
+        _print_document(every[0] if len(every) == 1 else every)
+    return exit_code
 
-        docs = [report.as_dict() for report in reports]
-        sys.stdout.flush()
-        sys.stdout.buffer.write(dumps_document(docs[0] if len(options.configs) == 1 else docs))
-        sys.stdout.flush()
-    return max([exit_code, *(report.exit_code for report in reports)])
+
+def _load_for_run(paths: list[str], only: list[str] | None
+                  ) -> tuple[list[Config], list[dict[str, Any] | None]]:
+    """Every config loaded and checked for ``--only``'s jobs before the first runs: the
+    valid ones, and per path the ``--json`` document of its problem (printed on stderr
+    here), or None."""
+    from runner.errors import MprunError, UsageError
+    from runner.report import invalid_document
+    from runner.session import _select
+
+    configs: list[Config] = []
+    docs: list[dict[str, Any] | None] = []
+    for path, item in zip(paths, _load_each(paths), strict=True):
+        problem: MprunError | None = None
+        if isinstance(item, MprunError):
+            problem = item
+        else:
+            configs.append(item)
+            try:
+                _select(item, only)
+            except UsageError as exc:
+                problem = exc
+        if problem is not None:
+            _print_problem(problem)
+        docs.append(None if problem is None else invalid_document(path, [problem]))
+    return configs, docs
+
+
+def _print_report(report: RunReport, options: argparse.Namespace, stdout: TextIO,
+                  config: str | None) -> None:
+    """The human summary on stdout; with --quiet, each failed task's line on stderr;
+    with --json, nothing (the document is printed at the end)."""
+    from runner.report import failure_lines, render
+
+    if options.quiet:
+        for line in failure_lines(report, config=config):
+            print(line, file=sys.stderr)
+        sys.stderr.flush()
+    elif not options.json:
+        print(render(report), file=stdout, flush=True)
 
 
 class _Progress(Observer):

@@ -1,21 +1,34 @@
-"""What a run produced: the report objects, the ``--json`` document and the human summary.
+"""What a run produced: the report objects, the ``--json`` documents, the human summary
+and ``--quiet``'s failure lines.
 
 Shared primitives with a secret-looking name (``api_token``) show as ``"***"``
-in both, and so does every secret value (a secret-named ``${VAR}``'s) inside a
-task's error message (``runner.redact``). Results, ``reduced`` and shared
-values are data: they are shown as the tasks left them.
+in all of them, and so does every secret value (a secret-named ``${VAR}``'s)
+inside a task's error message (``runner.redact``). Results, ``reduced`` and
+shared values are data: they are shown as the tasks left them, in the human
+summary as JSON writes them (``null``, ``true``, ``"text"``), shortened.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TASK_FAILED
+from runner.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TASK_FAILED,
+    EXIT_USAGE,
+    ConfigError,
+    ConfigIssue,
+)
 from runner.redact import MASK, is_secret, redact
 from runner.work import TaskError
 
-__all__ = ["CompareEntry", "JobReport", "RunReport", "job_status", "render", "run_status"]
+__all__ = ["CompareEntry", "JobReport", "RunReport", "failure_lines", "format_results",
+           "invalid_document", "job_status", "not_run_document", "render", "run_status",
+           "validated_document"]
 
 # How much of a job's results the human summary shows before shortening.
 SHOWN_RESULTS = 10
@@ -125,11 +138,13 @@ def _shown_shared(shared: dict[str, Any]) -> dict[str, Any]:
 
 
 def _short(value: Any) -> str:
+    """``value`` as JSON writes it, at most ``ITEM_WIDTH`` characters (a long list says how
+    many items it has)."""
     if isinstance(value, list | tuple) and len(value) > SHOWN_RESULTS:
-        # A shared Array of 10^7 items must not be repr'd whole to show 60 characters.
+        # A shared Array of 10^7 items must not be written whole to show 60 characters.
         return format_results(list(value[:SHOWN_RESULTS])).rstrip("]")[: ITEM_WIDTH - 3] \
             + f"... ({len(value):,} items)]"
-    text = repr(value)
+    text = _json_text(value)
     return text if len(text) <= ITEM_WIDTH else text[: ITEM_WIDTH - 3] + "..."
 
 
@@ -138,6 +153,78 @@ def format_results(results: list[Any]) -> str:
     if len(results) > SHOWN_RESULTS:
         shown += f", ... ({len(results) - SHOWN_RESULTS:,} more)"
     return f"[{shown}]"
+
+
+# Past this many items (or characters, or levels), what follows cannot reach the
+# ITEM_WIDTH characters shown: each item, character or level writes at least one.
+_PREVIEW_ITEMS = ITEM_WIDTH + 1
+
+
+def _json_text(value: Any) -> str:
+    """``value`` written as JSON (``runner.jsonable``, as the ``--json`` document writes it),
+    with a space after ``,`` and ``:``; a value that JSON cannot hold, as its ``repr``.
+
+    Only a preview is written: lists, mappings and strings cut to what can still
+    show in ``ITEM_WIDTH`` characters, so a result holding a huge list costs what a
+    small one does.
+    """
+    from runner.jsonable import dumps_compact
+
+    preview = _preview(value, _PREVIEW_ITEMS)
+    refused: list[Any] = []
+
+    def default(item: Any) -> str:
+        refused.append(item)
+        return _safe_repr(item)
+
+    text = dumps_compact(preview, default).decode()
+    if refused and refused[0] is preview:  # the value itself is not JSON
+        return _safe_repr(value)
+    return _spaced(text)
+
+
+def _preview(value: Any, depth: int) -> Any:
+    """``value`` with its lists, mappings and strings cut to ``_PREVIEW_ITEMS`` (and
+    nesting cut at ``depth``): the same first ``ITEM_WIDTH`` characters as JSON."""
+    if isinstance(value, str):
+        return value[:_PREVIEW_ITEMS]
+    if not isinstance(value, list | tuple | dict):
+        return value
+    if depth <= 0:
+        return "..."
+    if isinstance(value, dict):
+        return {key: _preview(item, depth - 1)
+                for key, item in itertools.islice(value.items(), _PREVIEW_ITEMS)}
+    return [_preview(item, depth - 1) for item in value[:_PREVIEW_ITEMS]]
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:  # a detached ORM object, say: the summary still prints
+        return f"<{type(value).__qualname__}: __repr__ raised {type(exc).__qualname__}>"
+
+
+def _spaced(text: str) -> str:
+    """Compact JSON with a space after each ``,`` and ``:`` outside strings."""
+    if "," not in text and ":" not in text:
+        return text
+    out: list[str] = []
+    in_string = escaped = False
+    for char in text:
+        out.append(char)
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in ",:":
+            out.append(" ")
+    return "".join(out)
 
 
 def _table(rows: list[list[str]], indent: str) -> list[str]:
@@ -180,3 +267,50 @@ def render(report: RunReport) -> str:
     where = f"  logs: {report.log_dir}" if report.log_dir else ""
     lines.append(f"{report.status} (exit {report.exit_code}) in {report.seconds:.2f}s{where}")
     return "\n".join(lines)
+
+
+def failure_lines(report: RunReport, config: str | None = None) -> list[str]:
+    """``--quiet``'s output: one line per failed task, ``mprun: JOB[TASK] failed: Type:
+    message`` (``JOB failed:`` for a job's reduce or compare), secrets masked; with
+    ``config`` (several configs on the command line) ``mprun: CONFIG: JOB[TASK] ...``."""
+    prefix = f"mprun: {config}: " if config else "mprun: "
+    lines = []
+    for job in report.jobs:
+        for error in job.errors:
+            where = f"{job.name}[{error.task}]" if error.task >= 0 else job.name
+            message = redact(error.message).replace("\r", "\\r").replace("\n", "\\n")
+            lines.append(f"{prefix}{where} failed: {error.type}: {message}"
+                         + (f" (after {error.attempts} attempts)" if error.attempts > 1 else ""))
+    return lines
+
+
+def invalid_document(config: str | None, problems: Sequence[ConfigIssue | Exception | str], *,
+                     status: str = "invalid", exit_code: int = EXIT_USAGE) -> dict[str, Any]:
+    """The ``--json`` document of a config that did not run because of a problem of its
+    own: ``{"config", "status": "invalid", "exit_code": 2, "errors": [{"file", "line",
+    "column", "path", "message"}]}``. A config error gives an entry per issue; any other
+    problem (an unknown ``--only`` job, a lock held) one entry with only a message
+    (``file`` is the config, ``line``/``column`` null, ``path`` empty). Without a
+    ``config`` (the command line itself is wrong) the document has no ``config`` key."""
+    errors: list[dict[str, Any]] = []
+    for problem in problems:
+        issues = problem.issues if isinstance(problem, ConfigError) else [problem]
+        errors += [{"file": issue.file, "line": issue.line, "column": issue.column,
+                    "path": issue.path, "message": issue.message}
+                   if isinstance(issue, ConfigIssue) else
+                   {"file": config, "line": None, "column": None, "path": "",
+                    "message": str(issue)} for issue in issues]
+    doc: dict[str, Any] = {} if config is None else {"config": config}
+    doc.update(status=status, exit_code=exit_code, errors=errors)
+    return dict(redact(doc))
+
+
+def not_run_document(config: str, exit_code: int) -> dict[str, Any]:
+    """The ``--json`` document of a valid config that did not run: another config given
+    with it is invalid (``exit_code`` 2), or the run was interrupted before it (130, 143)."""
+    return {"config": config, "status": "not_run", "exit_code": exit_code, "errors": []}
+
+
+def validated_document(config: str, jobs: list[str]) -> dict[str, Any]:
+    """``mprun validate --json``'s document for a valid config."""
+    return {"config": config, "status": "ok", "exit_code": EXIT_OK, "jobs": jobs, "errors": []}

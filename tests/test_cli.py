@@ -190,11 +190,13 @@ def test_json_failed_task_entry(run_cli, write_config):
                                 "attempts": 1}]
 
 
-def test_quiet_prints_nothing_but_keeps_exit_code(run_cli, write_config):
+def test_quiet_prints_only_failed_task_lines_and_keeps_exit_code(run_cli, write_config):
+    """--quiet: no summary, no progress; each failed task's one line on stderr (issue 10:
+    it used to print nothing at all, so cron mail stayed silent)."""
     result = run_cli(str(write_config(FAILING)), "--quiet")
     assert result.code == 1
     assert result.stdout == ""
-    assert result.stderr == ""
+    assert result.stderr == "mprun: items[2] failed: ValueError: bad item 3\n"
 
 
 def test_only_runs_named_jobs_and_rejects_unknown(run_cli, write_config):
