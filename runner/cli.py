@@ -294,7 +294,7 @@ def _load_for_run(paths: list[str], only: list[str] | None
     here), or None."""
     from runner.errors import MprunError, UsageError
     from runner.report import invalid_document
-    from runner.session import _select
+    from runner.session import select_jobs
 
     configs: list[Config] = []
     docs: list[dict[str, Any] | None] = []
@@ -305,7 +305,7 @@ def _load_for_run(paths: list[str], only: list[str] | None
         else:
             configs.append(item)
             try:
-                _select(item, only)
+                select_jobs(item, only)
             except UsageError as exc:
                 problem = exc
         if problem is not None:

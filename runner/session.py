@@ -49,7 +49,7 @@ from runner.worker import WorkerInit
 if TYPE_CHECKING:
     from runner.resume import Resumed
 
-__all__ = ["DEFAULT_GRACE", "run"]
+__all__ = ["DEFAULT_GRACE", "run", "select_jobs"]
 
 # Seconds running tasks get to finish after the first SIGINT/SIGTERM. Under
 # `docker stop` (SIGKILL 10 s after SIGTERM) this leaves time to write the summary.
@@ -100,7 +100,7 @@ def run(
     """
     started = time.perf_counter()
     config = _checked(target, only, start_method)
-    selected = _select(config, only)
+    selected = select_jobs(config, only)
     add_paths(search_paths(config.folder))
     context = _context(config, start_method)
     plans = {name: plan_job(name, job, Path(config.folder)) for name, job in selected.items()}
@@ -274,7 +274,8 @@ class _RunLog(Observer):
                                          failed=report.failed, seconds=round(report.seconds, 4))
 
 
-def _select(config: Config, only: Sequence[str] | None) -> dict[str, Job]:
+def select_jobs(config: Config, only: Sequence[str] | None) -> dict[str, Job]:
+    """The jobs ``--only`` names (all, without it); UsageError for an unknown name."""
     if not only:
         return dict(config.jobs)
     unknown = [name for name in only if name not in config.jobs]

@@ -172,7 +172,9 @@ def test_changed_tasks_are_refused_unless_forced(runs):
     before = runs.folders()
 
     refused = runs.run("--resume", first["run_id"], code=2)
-    assert refused.stdout == ""
+    # --json: stdout is one document, the refusal as an invalid run (#10 point 9).
+    assert (refused.json()["status"], refused.json()["exit_code"]) == ("invalid", 2)
+    assert "the tasks changed since that run" in refused.json()["errors"][0]["message"]
     assert f"--resume {first['run_id']}: the tasks changed since that run" in refused.stderr
     assert "jobs.squares: 3 tasks new or changed, 2 earlier tasks gone" in refused.stderr
     assert "--force" in refused.stderr

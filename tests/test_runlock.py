@@ -161,7 +161,8 @@ def test_second_run_of_a_running_config_exits_75_naming_pid_and_run_id(run_cli, 
         second = run_cli(str(path), "--json")
         assert time.monotonic() - begun < 20, "refused at once, not after the first run"
         assert second.code == 75, second
-        assert second.stdout == ""
+        # --json: stdout is one document, saying the config was locked (#10 point 9).
+        assert (second.json()["status"], second.json()["exit_code"]) == ("locked", 75)
         assert f"pid {first.pid}" in second.stderr
         assert f"run {run_id}" in second.stderr
         assert "--wait" in second.stderr
