@@ -4,7 +4,8 @@ Data flow::
 
     YAML data ──> Config.model_validate ── schema errors ──────────────────┐
         └── each job, valid or not ── problems(): ─────────────────────────┤──> one ConfigError
-              call sources, unpack, chunksize, timeout vs mode (the models)  │   (runner.loader)
+              call sources, unpack, chunksize, timeout vs mode, retry_on vs  │   (runner.loader)
+              retries (the models)                                           │
               !ref names, map files, function and reduce imports, pickling   │
                                         (the raw data, where a model is not) ┘
 
@@ -70,10 +71,12 @@ def check(data: Any, config: Config | None, folder: Path) -> Checked:
                 if isinstance(name, str) and isinstance(raw, dict)} \
             if isinstance(raw_jobs, dict) else {}
     checked = Checked([], folder, jobs)
+    inherited = _default_retry_on(data, config)
+    checked.found += _unused_default_retry_on(inherited, jobs)
     for name, (job, raw) in jobs.items():
         here: Loc = ("jobs", name)
         if job is not None:
-            checked.found += _fields(here, job)
+            checked.found += _fields(here, job, inherited)
         checked.found += _refs(here, job, raw, shared)
         checked.found += _map_file(here, job, raw, folder)
         if job is not None:
@@ -99,9 +102,37 @@ def _alone(raw: dict[Any, Any]) -> Job | None:
         return None  # its errors are reported already
 
 
-def _fields(here: Loc, job: Job) -> list[tuple[Loc, str]]:
-    """Rules across a job's fields, and the rules its modes' executors set."""
+def _default_retry_on(data: Any, config: Config | None) -> list[Any] | None:
+    """The ``retry_on`` written under ``defaults``, if any (as valid or raw data)."""
+    if config is not None:
+        return config.defaults.retry_on if config.defaults is not None else None
+    defaults = data.get("defaults") if isinstance(data, dict) else None
+    value = defaults.get("retry_on") if isinstance(defaults, dict) else None
+    return value if isinstance(value, list) else None
+
+
+def _unused_default_retry_on(inherited: list[Any] | None,
+                             jobs: dict[str, tuple[Job | None, Any]]) -> list[tuple[Loc, str]]:
+    """A ``retry_on`` under ``defaults`` that no job retries with. (One that some jobs
+    take and others do not use, with ``retries: 0``, is fine: those jobs opt out.)"""
+    takers = [job for job, _ in jobs.values() if job is not None and job.retry_on == inherited]
+    if inherited is None or not takers or any(job.retries > 0 for job in takers):
+        return []
+    return [(("defaults", "retry_on"), "retry_on applies only with retries > 0, and no job "
+                                       "that takes it retries; set retries (under defaults "
+                                       "or in the jobs)")]
+
+
+def _fields(here: Loc, job: Job, inherited: list[Any] | None = None) -> list[tuple[Loc, str]]:
+    """Rules across a job's fields, and the rules its modes' executors set.
+
+    ``inherited`` is the ``retry_on`` under ``defaults``: a job that has it and does
+    not retry is not an error of its own (see :func:`_unused_default_retry_on`).
+    """
     found: list[tuple[Loc, str]] = []
+    if job.retry_on is not None and job.retries == 0 and job.retry_on != inherited:
+        found.append(((*here, "retry_on"), "retry_on applies only with retries > 0 (nothing "
+                                            "is retried with retries: 0); set retries"))
     sources = job.call_sources()
     if len(sources) > 1:
         if sources == ["args/kwargs/repeat", "map"]:

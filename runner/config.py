@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -75,6 +76,25 @@ FunctionRef = Annotated[
         description='"package.module:qualname" of an importable callable',
         examples=["jobs.tutorial:square"],
     ),
+]
+
+
+_FAILURE_NAME_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+def _failure_name(value: str) -> str:
+    if not _FAILURE_NAME_RE.match(value):
+        raise ValueError(f"{value!r} is not a class name (ValueError, WorkerCrashed) or a "
+                         "dotted path (requests.exceptions.HTTPError)")
+    return value
+
+
+# A failure type in ``retry_on``: a class name, or the end of a "module.qualname".
+FailureName = Annotated[
+    str,
+    AfterValidator(_failure_name),
+    Field(json_schema_extra={"pattern": _FAILURE_NAME_RE.pattern},
+          examples=["OSError", "WorkerCrashed", "TaskTimeout"]),
 ]
 
 
@@ -181,6 +201,12 @@ class _JobFields(BaseModel):
         default=0.0, description="seconds to wait before the first retry")
     retry_backoff: Annotated[float, Field(ge=1)] = Field(
         default=1.0, description="each further retry waits this many times longer")
+    retry_on: Annotated[list[FailureName], Field(min_length=1)] | None = Field(
+        default=None,
+        description="retry only these failure types (needs retries): exception class names, "
+                    "matched with their bases (OSError covers ConnectionError), dotted paths, "
+                    "or the runner's WorkerCrashed, TaskTimeout, WorkerStartFailed, "
+                    "ArgumentsError, ResultError (TaskFailed: all five); default: every failure")
     on_error: Literal["continue", "stop"] = Field(
         default="continue", description="stop: end the run at the first task that fails for good")
 

@@ -6,8 +6,8 @@ Data flow for one job::
                         borrows the run's backend                                     │
     Observers <── Started(job, first, count, pid, time) / Finished(outcome) ──────────┘
       Tally (results in task order, failures, counts), Journal (results.jsonl), the CLI ...
-    then retry rounds (each failed task again, as a chunk of its own), reduce,
-    compare, and the JobReport.
+    then retry rounds (each failed task that ``retry_on`` names again, as a chunk of
+    its own), reduce, compare, and the JobReport.
 
 The scheduler never asks which mode it runs: the executor class says how many
 workers it takes and whether map items travel in chunks, and the run's
@@ -119,22 +119,31 @@ class Scheduler:
                   plan: Plan, observers: Observers, tally: Tally, tag: str | None) -> bool:
         """Run ``chunks``, then a retry round per attempt left while tasks fail.
 
+        Only failures that ``retry_on`` names are retried; any other failure is final
+        on the attempt it happened (and stops the run at once under ``on_error: stop``).
         Returns whether a stop came while failed tasks still had attempts left.
         """
+        def final(error: TaskError) -> bool:  # no attempt left, or not a failure to retry
+            return error.attempts > job.retries or (
+                job.retry_on is not None and not error.is_a(job.retry_on))
+
         for attempt in range(1, job.retries + 2):
             last_try = attempt > job.retries
             for outcome in executor.run(chunks):
                 observers.finished(Finished(name, outcome, attempt, tag))
-                if outcome.errors and last_try and job.on_error == "stop":
+                if job.on_error == "stop" and outcome.errors and (
+                        last_try or any(map(final, outcome.errors))):
                     self.stopped = True
                     break
             if self.stopped:  # on_error: stop: what still runs is cut short
                 executor.close(cancel=True)
+            # Failures of earlier rounds that were final stay final: only the rest go on.
+            again = sorted(task for task, error in tally.failed.items() if not final(error))
             if self.stop.requested:
-                return any(error.attempts <= job.retries for error in tally.failed.values())
-            if self.stopped or last_try or not tally.failed:
+                return bool(again)
+            if self.stopped or last_try or not again:
                 return False
-            chunks = self._retry_round(name, job, plan, sorted(tally.failed), attempt)
+            chunks = self._retry_round(name, job, plan, again, attempt)
         return False
 
     def _retry_round(self, name: str, job: Job, plan: Plan, tasks: list[int],

@@ -17,13 +17,14 @@ Stdlib only: every worker imports this module.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,24 +78,74 @@ class Chunk:
 
 @dataclass(slots=True)
 class TaskError:
-    """A failed task: what was raised, or how its process died."""
+    """A failed task: what was raised, or how its process died.
+
+    ``kinds`` names the exception's class and its bases (``module.qualname``,
+    ``object`` left out), taken where it was raised, so that the runner can match
+    a job's ``retry_on`` without the exception (or its class) travelling back.
+    """
 
     task: int
     type: str
     message: str
     traceback: str = ""
     attempts: int = 1
+    kinds: tuple[str, ...] = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A plain tuple; ``kinds`` is one shared tuple per class (see _kinds), so an
+        # outcome of many failures of one class pickles its names once.
+        return (TaskError, (self.task, self.type, self.message, self.traceback,
+                            self.attempts, self.kinds))
 
     @classmethod
     def of(cls, task: int, exc: BaseException, *, attempts: int = 1,
            traceback: str = "") -> TaskError:
         """The record of ``exc``: a task's own exception, or one of ``runner.errors``'
         ``TaskFailed`` classes for a failure the runner found."""
-        return cls(task, type(exc).__qualname__, str(exc), traceback, attempts)
+        return cls(task, type(exc).__qualname__, str(exc), traceback, attempts,
+                   _kinds(type(exc)))
+
+    def is_a(self, names: Collection[str]) -> bool:
+        """Whether the failure is of a class named in ``names``, or of a subclass of one.
+
+        A plain name (``OSError``) matches a class of that ``__name__``; a dotted one
+        (``requests.exceptions.HTTPError``) the end of a class's ``module.qualname``,
+        whole parts only. A record without ``kinds`` is matched by its ``type``.
+        """
+        for kind in self.kinds or (self.type,):
+            for name in names:
+                if kind == name or kind.endswith("." + name):
+                    return True
+        return False
 
     def as_dict(self) -> dict[str, Any]:
         return {"task": self.task, "type": self.type, "message": self.message,
                 "attempts": self.attempts}
+
+
+def _kinds(cls: type[BaseException]) -> tuple[str, ...]:
+    """``cls`` and its bases as ``module.qualname`` (a builtin's module is ``builtins``).
+
+    One tuple per class, built on the class's first failure and then shared.
+    """
+    try:
+        kinds = _KINDS.get(cls)
+    except TypeError:  # a metaclass that makes its classes unhashable: not kept
+        kinds = None
+    if kinds is None:
+        kinds = tuple(f"{base.__module__}.{base.__qualname__}" for base in cls.__mro__
+                      if base is not object)
+        if len(_KINDS) < _KINDS_KEPT:
+            with contextlib.suppress(TypeError):
+                _KINDS[cls] = kinds
+    return kinds
+
+
+# At most this many classes' names are kept per process: a task that makes a new
+# exception class per call must not grow a worker without end.
+_KINDS_KEPT = 256
+_KINDS: dict[type[BaseException], tuple[str, ...]] = {}
 
 
 @dataclass(slots=True)
