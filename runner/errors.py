@@ -19,7 +19,9 @@ The CLI catches :class:`MprunError` and maps it with :func:`exit_code_for`.
 Task failures inside a run are *recorded*, not raised: a runner-made failure
 is built as one of the :class:`TaskFailed` classes, and its record
 (``runner.work.TaskError.of``) carries that class's name as its ``type``. A
-task's own exception is recorded under its own class name (``ValueError``).
+task's own exception is recorded under its own class name (``ValueError``);
+the record also keeps the names of the class and its bases, which a job's
+``retry_on`` matches.
 
 Stdlib only: every worker imports this module.
 """

@@ -91,7 +91,7 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
         clear_stop()  # a SIGINT cuts short the chunk it came during, not the next one
         sys.stdout.flush()
         sys.stderr.flush()
-        _send(conn, outcome)
+        _send(conn, outcome, chunk.attempt)
         done += 1
     log.logger().info("worker stopped", chunks=done)
 
@@ -142,7 +142,7 @@ def _exit_with_runner(sentinel: Any) -> None:
     os._exit(EXIT_ORPHANED)
 
 
-def _send(conn: Connection, outcome: Outcome) -> None:
+def _send(conn: Connection, outcome: Outcome, attempt: int = 1) -> None:
     """Send ``outcome``; a value that cannot be pickled fails its own task only.
 
     Whatever pickling raises counts, ``SystemExit`` from a ``__reduce__`` and the
@@ -161,13 +161,15 @@ def _send(conn: Connection, outcome: Outcome) -> None:
         except BaseException as exc:
             outcome.values[index] = None
             outcome.errors.append(TaskError.of(outcome.first + index, ResultError(
-                f"the result cannot be sent back to the runner: {unsendable(exc)}")))
+                f"the result cannot be sent back to the runner: {unsendable(exc)}"),
+                attempts=attempt))
     outcome.errors.sort(key=lambda error: error.task)
     try:
         data = ForkingPickler.dumps(outcome)
     except BaseException:
         failure = ResultError(f"the results cannot be sent back: {unsendable(first_error)}")
-        failed = [TaskError.of(outcome.first + i, failure) for i in range(len(outcome.values))]
+        failed = [TaskError.of(outcome.first + i, failure, attempts=attempt)
+                  for i in range(len(outcome.values))]
         data = ForkingPickler.dumps(Outcome(outcome.first, [None] * len(outcome.values), failed,
                                             outcome.seconds, outcome.pid))
     conn.send_bytes(data)
