@@ -95,16 +95,25 @@ _TOO_DEEP = f"the document is nested more than {MAX_DEPTH} levels deep"
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that stops composing below ``MAX_DEPTH`` levels.
+    """SafeLoader that stops composing below ``MAX_DEPTH`` levels or past ``MAX_VALUES`` values.
 
     PyYAML's composer recurses once per level, and its scanner slows down
     quadratically with open flow collections, so ``[[[[...`` is cut short here
-    rather than left to end in a RecursionError seconds later.
+    rather than left to end in a RecursionError seconds later. Values (not
+    keys) are counted as they are composed, each use of an alias as one: a
+    lower bound of what ``_expanded_size`` counts, so a long list stops at its
+    millionth value instead of being composed whole (minutes and gigabytes
+    for 50 MB) and then refused.
     """
 
     depth = 0
+    values = 0
 
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if index is not None or not isinstance(parent, MappingNode):  # not a mapping key
+            self.values += 1
+            if self.values > MAX_VALUES:
+                raise _TooLarge
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH + 1:

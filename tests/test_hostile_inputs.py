@@ -1,0 +1,186 @@
+"""Hostile inputs: config and map files that are not regular files or are far too large."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from runner import loader, yamlsource
+from runner.errors import ConfigError
+from runner.loader import load_config
+from runner.plan import read_map_file
+
+pytestmark = pytest.mark.timeout(120)
+
+TRIVIAL = """\
+jobs:
+  one:
+    function: tests.tasks:square
+    mode: serial
+    args: [{n}]
+"""
+
+
+def fifo(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    os.mkfifo(path)
+    return path
+
+
+def no_traceback(result: object) -> None:
+    assert "Traceback" not in getattr(result, "stderr", "") + getattr(result, "stdout", "")
+
+
+# -- config files that are not regular files ---------------------------------------------
+
+
+@pytest.mark.parametrize("command", [(), ("validate",)], ids=["run", "validate"])
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "dev-null"])
+def test_a_config_that_is_not_a_regular_file_is_refused_unread(run_cli, tmp_path, command,
+                                                               kind):
+    """`mprun fifo.yaml` (no writer), `mprun /dev/zero` and `mprun validate` of either are
+    exit 2 "not a regular file" at once: nothing blocks on the FIFO or reads the device."""
+    path = {"fifo": lambda: fifo(tmp_path, "fifo.yaml"), "dev-zero": lambda: Path("/dev/zero"),
+            "dev-null": lambda: Path("/dev/null")}[kind]()
+    result = run_cli(*command, str(path), timeout=30)
+    assert result.code == 2, result
+    expected = "a FIFO" if kind == "fifo" else "a character device"
+    assert f"{path}: not a regular file (it is {expected})" in result.stderr, result
+    assert result.stdout == ""
+    no_traceback(result)
+    assert not (tmp_path / "logs").exists()  # nothing ran
+
+
+def test_a_symlink_to_a_regular_config_still_works(run_cli, tmp_path):
+    """The check follows symlinks: a link to a regular file is a config like any other."""
+    target = tmp_path / "real.yaml"
+    target.write_text(TRIVIAL.format(n=3))
+    (tmp_path / "link.yaml").symlink_to(target)
+    result = run_cli("validate", str(tmp_path / "link.yaml"))
+    assert result.code == 0, result
+
+
+def test_a_config_swapped_for_a_fifo_after_the_check_does_not_block(tmp_path, monkeypatch):
+    """Between the stat and the open the path may change; the open itself does not block
+    (O_NONBLOCK) and the open file is checked again."""
+    import runner.files as files
+
+    path = fifo(tmp_path, "late.yaml")
+    monkeypatch.setattr(files, "check_regular", lambda path: None)  # the first look missed it
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "not a regular file (it is a FIFO)" in str(caught.value)
+
+
+# -- map files that are not regular files --------------------------------------------------
+
+
+MAP_FROM = """\
+jobs:
+  items:
+    function: tests.tasks:square
+    mode: serial
+    map: {{file: {file}}}
+"""
+
+
+@pytest.mark.parametrize("command", [(), ("validate",)], ids=["run", "validate"])
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_map_file_that_is_not_a_regular_file_is_refused(run_cli, write_config, tmp_path,
+                                                          command, kind):
+    """`map: {file: FIFO}` or `/dev/zero` is "not a regular file" at its line, exit 2 (it
+    used to say "no such file"), and nothing hangs reading it."""
+    target = str(fifo(tmp_path, "items.jsonl")) if kind == "fifo" else "/dev/zero"
+    config = write_config(MAP_FROM.format(file=target))
+    result = run_cli(*command, str(config), timeout=30)
+    assert result.code == 2, result
+    expected = "a FIFO" if kind == "fifo" else "a character device"
+    assert (f"{config}:5:17: jobs.items.map.file: the map file {target!r}: not a regular file "
+            f"(it is {expected})") in result.stderr, result
+    assert "no such file" not in result.stderr
+    no_traceback(result)
+
+
+def test_a_missing_map_file_is_still_no_such_file(run_cli, write_config, tmp_path):
+    config = write_config(MAP_FROM.format(file="missing.jsonl"))
+    result = run_cli("validate", str(config))
+    assert result.code == 2, result
+    assert f"no such file {str(tmp_path / 'missing.jsonl')!r}" in result.stderr, result
+
+
+def test_reading_a_map_file_that_is_a_fifo_fails_instead_of_blocking(tmp_path):
+    """The planner's reader refuses a FIFO too (a Config built in Python, or a file replaced
+    after the checks), without waiting for a writer."""
+    path = fifo(tmp_path, "items.txt")
+    with pytest.raises(ConfigError) as caught:
+        read_map_file(path, "jobs.items.map.file")
+    assert "cannot read the map file: not a regular file (it is a FIFO)" in str(caught.value)
+
+
+# -- configs too large to parse ------------------------------------------------------------
+
+
+def big_list(path: Path, size: int) -> Path:
+    head = "jobs:\n  big:\n    function: tests.tasks:square\n    mode: serial\n    map:\n"
+    line = "      - 1\n"
+    path.write_text(head + line * ((size - len(head)) // len(line) + 1))
+    return path
+
+
+def test_a_50_mb_config_is_refused_from_its_size_in_under_a_second(run_cli, tmp_path):
+    """A 50 MB YAML list is exit 2 naming its size and pointing to map files, without being
+    parsed: well under a second (it used to take minutes and gigabytes)."""
+    path = big_list(tmp_path / "big.yaml", 50_000_000)
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert time.perf_counter() - started < 1.0
+    assert "50.0 MB, over the 10 MB a config may hold (it was not read)" in str(caught.value)
+    result = run_cli("validate", str(path))
+    assert result.code == 2, result
+    assert "the file is 50.0 MB" in result.stderr and "map: {file: items.jsonl}" \
+        in result.stderr, result
+    no_traceback(result)
+
+
+def test_the_size_limit_is_inclusive(tmp_path, monkeypatch):
+    """A config of exactly MAX_CONFIG_BYTES is read; one byte more is refused unread."""
+    text = TRIVIAL.format(n=3)
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    monkeypatch.setattr(loader, "MAX_CONFIG_BYTES", len(text.encode()))
+    assert list(load_config(path, check_functions=False).jobs) == ["one"]
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, check_functions=False)
+    assert "it was not read" in str(caught.value)
+
+
+def test_the_value_limit_stops_composing_at_the_limit(monkeypatch):
+    """Values are counted while PyYAML composes, so a long list is refused at its
+    (MAX_VALUES + 1)th value: the YAML error after it is never reached."""
+    monkeypatch.setattr(yamlsource, "MAX_VALUES", 1000)
+    text = "items:\n" + "- 1\n" * 1001 + "- [unclosed\n"
+    doc = yamlsource.parse(text)
+    assert [p.message for p in doc.problems] == [yamlsource._TOO_LARGE]
+    assert doc.data is None
+
+
+def test_the_value_limit_does_not_count_keys(monkeypatch):
+    """Mapping keys are not values: 600 keys with 600 values fit a limit of 1000."""
+    monkeypatch.setattr(yamlsource, "MAX_VALUES", 1000)
+    text = "".join(f"k{i}: {i}\n" for i in range(600))
+    doc = yamlsource.parse(text)
+    assert doc.problems == []
+    assert len(doc.data) == 600
+
+
+def test_an_alias_bomb_is_still_refused():
+    """Counting while composing changes nothing for aliases: they are measured after."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    doc = yamlsource.parse("\n".join(lines) + "\n")
+    assert [p.message for p in doc.problems] == [yamlsource._TOO_LARGE]
