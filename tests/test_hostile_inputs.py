@@ -1,19 +1,25 @@
-"""Hostile inputs: config and map files that are not regular files or are far too large."""
+"""Hostile inputs: config and map files that are not regular files or are far too large,
+and many runs started at once into one log folder."""
 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from runner import loader, yamlsource
+from runner import loader, session, yamlsource
 from runner.errors import ConfigError
 from runner.loader import load_config
 from runner.plan import read_map_file
+from tests.conftest import ROOT
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(240)
 
 TRIVIAL = """\
 jobs:
@@ -184,3 +190,99 @@ def test_an_alias_bomb_is_still_refused():
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
     doc = yamlsource.parse("\n".join(lines) + "\n")
     assert [p.message for p in doc.problems] == [yamlsource._TOO_LARGE]
+
+
+# -- run ids -------------------------------------------------------------------------------
+
+
+def write_configs(tmp_path: Path, count: int) -> list[Path]:
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    paths = []
+    for n in range(count):
+        path = folder / f"c{n:03}.yaml"
+        path.write_text(TRIVIAL.format(n=n))
+        paths.append(path)
+    return paths
+
+
+def run_folders(logs: Path) -> list[Path]:
+    """The run folders in ``logs``: not ``latest`` (a link) nor ``.locks``."""
+    return [p for p in logs.iterdir()
+            if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
+
+
+def check_runs(procs: list[subprocess.Popen[str]], logs: Path, count: int) -> None:
+    outputs = [proc.communicate(timeout=200) for proc in procs]
+    for proc, (stdout, stderr) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, (stdout, stderr)
+        assert "Traceback" not in stderr, stderr
+    folders = run_folders(logs)
+    assert len(folders) == count
+    assert len({(p / "summary.json").read_text() for p in folders}) == count  # one run each
+
+
+def test_100_runs_of_100_configs_started_at_once_get_100_run_folders(tmp_path):
+    """100 `python -m runner` processes of different configs (the run lock does not
+    serialise them) started together into one --log-dir: 100 distinct run folders, every
+    one exit 0, no traceback."""
+    logs = tmp_path / "logs"
+    procs = [subprocess.Popen([sys.executable, "-m", "runner", str(path), "--log-dir",
+                               str(logs)], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+             for path in write_configs(tmp_path, 100)]
+    check_runs(procs, logs, 100)
+
+
+# Each process imports mprun, waits for the starting gun, then runs, so their run folders
+# are made at about the same time. Their clock is stopped and the first random suffixes
+# they draw are 0000, 0001, 0002, 0003, then 0000 again: only four runs can have a short
+# id, the others clash RUN_ID_RETRIES times and get a longer (truly random) suffix.
+CLASHING = textwrap.dedent("""\
+    import datetime, itertools, os, secrets, sys, time
+    from runner import session
+    from runner.cli import main
+
+    class Stopped(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime(2026, 11, 24, 10, 15, tzinfo=datetime.UTC)
+
+    session.datetime = Stopped
+    short, real = itertools.cycle(["0000", "0001", "0002", "0003"]), secrets.token_hex
+    secrets.token_hex = lambda n=None: next(short) if n == 2 else real(n)
+    gun = sys.argv.pop(1)
+    while not os.path.exists(gun):
+        time.sleep(0.005)
+    raise SystemExit(main())
+""")
+
+
+def test_runs_whose_ids_clash_get_fresh_ids(tmp_path):
+    """Real processes whose run ids clash (same second, same suffix) each still get a
+    folder of their own, with an id of the same shape: timestamp, '-', hex."""
+    logs, gun = tmp_path / "logs", tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", CLASHING, str(gun), str(path),
+                               "--log-dir", str(logs)], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+             for path in write_configs(tmp_path, 12)]
+    gun.touch()
+    check_runs(procs, logs, 12)
+    names = sorted(p.name for p in run_folders(logs))
+    assert names[:4] == [f"20261124T101500Z-000{n}" for n in range(4)], names
+    assert all(re.fullmatch(r"20261124T101500Z-[0-9a-f]{8}", name) for name in names[4:]), \
+        names
+
+
+def test_make_run_dir_never_reuses_an_existing_folder(tmp_path, monkeypatch):
+    """In one process: a clash with an existing folder gives a fresh id; the old folder is
+    left alone."""
+    taken = tmp_path / "20261124T101500Z-3f2a"
+    taken.mkdir()
+    (taken / "summary.json").write_text("{}")
+    fresh = iter(["20261124T101500Z-3f2a", "20261124T101500Z-0b1c"])
+    monkeypatch.setattr(session, "new_run_id", lambda digits=4: next(fresh))
+    run_id, run_dir = session._make_run_dir(tmp_path, taken.name)
+    assert run_id == "20261124T101500Z-0b1c" and run_dir == tmp_path / run_id
+    assert run_dir.is_dir() and (taken / "summary.json").read_text() == "{}"
+    assert (tmp_path / "latest").resolve() == run_dir.resolve()
