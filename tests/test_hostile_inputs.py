@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from runner import loader, session, yamlsource
 from runner.errors import ConfigError
@@ -182,6 +183,68 @@ def test_the_value_limit_does_not_count_keys(monkeypatch):
     doc = yamlsource.parse(text)
     assert doc.problems == []
     assert len(doc.data) == 600
+
+
+COUNTED = [
+    "items:\n" + "- 1\n" * 50,
+    "".join(f"k{i}: {i}\n" for i in range(40)),
+    "a: {b: [1, 2, {c: d}], e: [[x], []]}\nf: &x [1, 2]\ng: *x\nh: {<<: {i: 1}}\n",
+    "? [complex, key]\n: value\n? {k: v}\n: [1, 2]\n",
+    "--- [1, 2, 3]\n...\n",
+    "- - - deep\n    - er\n  - {x: [y, z]}\n",
+]
+
+
+needs_libyaml = pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML without libyaml")
+
+
+@needs_libyaml
+@pytest.mark.parametrize("text", COUNTED, ids=range(len(COUNTED)))
+def test_the_c_precount_counts_values_as_the_composer_does(text, monkeypatch):
+    """libyaml's event count and the composer's count agree exactly (keys not counted,
+    an alias as one), so the fast pass refuses exactly what the composer would."""
+    loader = yamlsource._Loader(text)
+    loader.get_single_node()
+    composed = loader.values
+    loader.dispose()
+    for limit, refused in ((composed - 1, True), (composed, False)):
+        monkeypatch.setattr(yamlsource, "MAX_VALUES", limit)
+        assert yamlsource._too_many_values(text) is refused, (limit, composed)
+
+
+@needs_libyaml
+def test_a_long_list_is_refused_by_the_c_precount_without_composing(monkeypatch):
+    """Above PRECOUNT_CHARS the values are counted by libyaml first: a list past the limit
+    is refused without PyYAML composing a node."""
+    monkeypatch.setattr(yamlsource, "MAX_VALUES", 1000)
+    monkeypatch.setattr(yamlsource, "PRECOUNT_CHARS", 0)
+
+    def never(self):
+        raise AssertionError("composed")
+
+    monkeypatch.setattr(yamlsource._Loader, "get_single_node", never)
+    doc = yamlsource.parse("items:\n" + "- 1\n" * 1001 + "- [unclosed\n")
+    assert [p.message for p in doc.problems] == [yamlsource._TOO_LARGE]
+
+
+def test_yaml_errors_are_still_reported_by_the_parse_after_the_precount(monkeypatch):
+    monkeypatch.setattr(yamlsource, "PRECOUNT_CHARS", 0)
+    doc = yamlsource.parse("items: [1, 2\n")
+    assert [p.message.split(":")[0] for p in doc.problems] == ["invalid YAML"]
+
+
+@needs_libyaml
+def test_a_10_mb_list_of_5_million_values_is_refused_in_seconds(tmp_path):
+    """Just under the size limit, five million values: refused by the C precount (minutes
+    and gigabytes when it was composed)."""
+    path = tmp_path / "flow.yaml"
+    path.write_text("jobs: {big: {function: tests.tasks:square, mode: serial, map: ["
+                    + "1," * 4_900_000 + "1]}}\n")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert time.perf_counter() - started < 20  # about 2-3 s; composing took 50-70 s
+    assert "more than 1,000,000 values" in str(caught.value)
 
 
 def test_an_alias_bomb_is_still_refused():
