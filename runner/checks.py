@@ -29,6 +29,7 @@ from runner import imports
 from runner.config import Config, FileSource, Job, Loc, is_function_ref
 from runner.errors import ConfigError, JobImportError
 from runner.executors import executor_for, modes
+from runner.files import FileRefused, check_regular
 from runner.shared import Ref
 
 __all__ = ["Checked", "check", "raise_problems"]
@@ -188,10 +189,16 @@ def _map_file(here: Loc, job: Job | None, raw: Any, folder: Path) -> list[tuple[
         source = raw.get("map")  # a file source as the model would read it: no "range" key
         name = source.get("file") if isinstance(source, dict) and "range" not in source \
             else None
-    if not isinstance(name, str) or not name or (folder / name).is_file():
+    if not isinstance(name, str) or not name:
         return []
-    return [((*here, "map", "file"), f"no such file {str(folder / name)!r} (a map file is "
-                                    "relative to the config's folder)")]
+    path = folder / name
+    try:
+        check_regular(path)  # a FIFO or a device is refused unopened: reading it never ends
+    except FileRefused as exc:
+        message = f"no such file {str(path)!r} (a map file is relative to the config's " \
+            "folder)" if exc.missing else f"the map file {str(path)!r}: {exc}"
+        return [((*here, "map", "file"), message)]
+    return []
 
 
 def _imports(here: Loc, job: Job | None, raw: Any) -> list[tuple[Loc, str]]:

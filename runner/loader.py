@@ -34,10 +34,16 @@ from runner.config import (
     dotted,
 )
 from runner.errors import ConfigError, ConfigIssue, JobImportError
+from runner.files import FileRefused, read_regular
 from runner.primitives import SHARED_TYPES, ValueSpec
 from runner.yamlsource import Document, parse
 
-__all__ = ["load_config"]
+__all__ = ["MAX_CONFIG_BYTES", "load_config"]
+
+# A config is read whole and parsed by pure-Python PyYAML, which needs minutes
+# and gigabytes for tens of MB; real configs are kilobytes, bulk data goes in a
+# map file, and a larger config is refused from its size, unread.
+MAX_CONFIG_BYTES = 10 * 10**6
 
 
 def load_config(path: str | os.PathLike[str], *, check_functions: bool = True,
@@ -106,13 +112,16 @@ def _read(source: Path, name: str) -> str:
         return ConfigError([ConfigIssue(name, None, None, "", message)])
 
     try:
-        raw = source.read_bytes()
-    except FileNotFoundError:
-        raise fail("no such file") from None
-    except IsADirectoryError:
-        raise fail("is a directory, not a config file") from None
-    except OSError as exc:
-        raise fail(f"cannot read: {exc.strerror}") from None
+        raw = read_regular(source, limit=MAX_CONFIG_BYTES)
+    except FileRefused as exc:
+        if exc.directory:
+            raise fail("is a directory, not a config file") from None
+        if exc.size is not None:
+            raise fail(f"the file is {exc.size / 1e6:,.1f} MB, over the "
+                       f"{MAX_CONFIG_BYTES // 10**6} MB a config may hold (it was not read); "
+                       "a long map list belongs in a file of its own "
+                       "(map: {file: items.jsonl})") from None
+        raise fail(str(exc)) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

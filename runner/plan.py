@@ -17,6 +17,7 @@ from typing import Any
 
 from runner.config import FileSource, Job, RangeSource
 from runner.errors import ConfigError, ConfigIssue
+from runner.files import FileRefused, read_regular
 from runner.shared import contains_ref
 from runner.spans import gaps
 from runner.work import Call, Chunk
@@ -97,8 +98,8 @@ def read_map_file(path: Path, field: str) -> list[Any]:
         return ConfigError([ConfigIssue(str(path), line, None, field, message)])
 
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_regular(path).decode("utf-8-sig")
+    except (FileRefused, UnicodeDecodeError) as exc:
         raise bad(None, f"cannot read the map file: {exc}") from None
     suffix = path.suffix.lower()
     if suffix == ".jsonl":

@@ -21,6 +21,7 @@ process writes only into its own folder.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import time
@@ -56,9 +57,17 @@ __all__ = ["DEFAULT_GRACE", "run", "select_jobs"]
 DEFAULT_GRACE = 5.0
 
 
-def new_run_id() -> str:
+# Run ids are the UTC second and RUN_ID_HEX random hex digits: short to type, and
+# unique because the run's folder is created exclusively, with a fresh suffix on a
+# clash (runs of different configs share one log folder and one second). Past
+# RUN_ID_RETRIES clashes in a row the suffix is twice as long.
+RUN_ID_HEX = 4
+RUN_ID_RETRIES = 8
+
+
+def new_run_id(digits: int = RUN_ID_HEX) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{secrets.token_hex(2)}"
+    return f"{stamp}-{secrets.token_hex((digits + 1) // 2)[:digits]}"
 
 
 @dataclass(frozen=True)
@@ -162,8 +171,8 @@ class _Run:
         self.run_dir: Path | None = None
 
     def execute(self, lock: runlock.RunLock, *, started: float) -> RunReport:
+        self.run_id, self.run_dir = _make_run_dir(self.options.log_dir, self.run_id)
         lock.describe(self.run_id, self.config.source or self.config.display_name())
-        self.run_dir = _make_run_dir(self.options.log_dir, self.run_id)
         with self._logging() as logger, contextlib.closing(Journal(self._path("results.jsonl"))
                                                            ) as journal:
             logger.info("run started", config=self.config.source, jobs=list(self.selected),
@@ -285,12 +294,21 @@ def select_jobs(config: Config, only: Sequence[str] | None) -> dict[str, Job]:
     return {name: job for name, job in config.jobs.items() if name in only}
 
 
-def _make_run_dir(log_dir: str | os.PathLike[str] | None, run_id: str) -> Path | None:
+def _make_run_dir(log_dir: str | os.PathLike[str] | None, run_id: str
+                  ) -> tuple[str, Path | None]:
+    """Create the run's folder under ``log_dir``, never one that exists already: on a clash
+    ``run_id`` is replaced by a fresh one. Return the run id and the folder."""
     if log_dir is None:
-        return None
+        return run_id, None
     root = Path(log_dir)
-    run_dir = root / run_id
-    run_dir.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
+    for attempt in itertools.count(1):
+        run_dir = root / run_id
+        try:
+            run_dir.mkdir()
+            break
+        except FileExistsError:
+            run_id = new_run_id(RUN_ID_HEX if attempt < RUN_ID_RETRIES else 2 * RUN_ID_HEX)
     latest = root / "latest"
     temporary = root / f".latest-{run_id}"
     try:
@@ -298,4 +316,4 @@ def _make_run_dir(log_dir: str | os.PathLike[str] | None, run_id: str) -> Path |
         os.replace(temporary, latest)  # atomic: readers never see a missing "latest"
     except OSError:
         temporary.unlink(missing_ok=True)
-    return run_dir
+    return run_id, run_dir

@@ -6,9 +6,11 @@ constructed; ``!!python/...`` and any other tag are reported, never run.
 Also done here, because PyYAML does not: duplicate keys are errors, and a
 document that expands (through aliases) to more than ``MAX_VALUES`` values is
 refused before anything is built, which stops "billion laughs" alias bombs at
-once. Recursive aliases, nesting deeper than ``MAX_DEPTH`` and scalars that
-PyYAML cannot construct (``!!int abc``, ``2020-13-45``) are reported too:
-``parse`` never raises.
+once; a document that simply holds that many is refused while it is composed,
+or (over ``PRECOUNT_CHARS``) by libyaml's event stream before that. Recursive
+aliases, nesting deeper than ``MAX_DEPTH`` and scalars that PyYAML cannot
+construct (``!!int abc``, ``2020-13-45``) are reported too: ``parse`` never
+raises.
 
 ``${VAR}`` and ``${VAR:-default}`` are expanded in string scalars. What a
 variable with a secret-looking name (``DB_PASSWORD``, ``API_TOKEN``: the rule
@@ -27,6 +29,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from runner.redact import is_secret
@@ -95,16 +106,25 @@ _TOO_DEEP = f"the document is nested more than {MAX_DEPTH} levels deep"
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that stops composing below ``MAX_DEPTH`` levels.
+    """SafeLoader that stops composing below ``MAX_DEPTH`` levels or past ``MAX_VALUES`` values.
 
     PyYAML's composer recurses once per level, and its scanner slows down
     quadratically with open flow collections, so ``[[[[...`` is cut short here
-    rather than left to end in a RecursionError seconds later.
+    rather than left to end in a RecursionError seconds later. Values (not
+    keys) are counted as they are composed, each use of an alias as one: a
+    lower bound of what ``_expanded_size`` counts, so a long list stops at its
+    millionth value instead of being composed whole (minutes and gigabytes
+    for 50 MB) and then refused.
     """
 
     depth = 0
+    values = 0
 
-    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if index is not None or not isinstance(parent, MappingNode):  # not a mapping key
+            self.values += 1
+            if self.values > MAX_VALUES:
+                raise _TooLarge
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH + 1:
@@ -122,6 +142,48 @@ _Loader.add_implicit_resolver(
     re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
 )
+
+
+# Above this many characters, a document's values are first counted in libyaml's C
+# parser (events only, nothing kept): much faster than composing them in Python, so a
+# long list is refused in seconds instead of a minute; smaller documents skip the pass.
+PRECOUNT_CHARS = 1_000_000
+_NODE_EVENTS = (ScalarEvent, AliasEvent, SequenceStartEvent, MappingStartEvent)
+
+
+def _too_many_values(text: str) -> bool:
+    """Whether ``text`` holds more than ``MAX_VALUES`` values, counted as ``_Loader`` counts
+    them (keys not, each use of an alias once). False without libyaml, or for YAML it
+    cannot read: the parse that follows reports that."""
+    if not getattr(yaml, "__with_libyaml__", False):
+        return False
+    parser = yaml.CSafeLoader(text)
+    count = 0
+    # Per open collection: None for a sequence; for a mapping, whether a key comes next.
+    open_: list[bool | None] = []
+    try:
+        while True:
+            event = parser.get_event()
+            if isinstance(event, _NODE_EVENTS):
+                if not (open_ and open_[-1]):  # a value, not a mapping key
+                    count += 1
+                    if count > MAX_VALUES:
+                        return True
+                if isinstance(event, SequenceStartEvent | MappingStartEvent):
+                    open_.append(True if isinstance(event, MappingStartEvent) else None)
+                    continue
+            elif isinstance(event, SequenceEndEvent | MappingEndEvent):
+                open_.pop()
+            elif isinstance(event, StreamEndEvent):
+                return False
+            else:
+                continue
+            if open_ and open_[-1] is not None:  # a node of a mapping ended: key <-> value
+                open_[-1] = not open_[-1]
+    except yaml.YAMLError:
+        return False
+    finally:
+        parser.dispose()
 
 
 def _children(node: Node) -> list[Node]:
@@ -331,6 +393,10 @@ def parse(text: str, *, environ: dict[str, str] | None = None) -> Document:
             f"invalid YAML: the character U+{exc.character:04X} is not allowed in YAML text "
             f"({exc.reason})"))])
     builder = _Builder(loader, dict(os.environ) if environ is None else environ)
+    if len(text) > PRECOUNT_CHARS and _too_many_values(text):
+        loader.dispose()
+        builder.doc.problems.append(Located(1, 1, (), _TOO_LARGE))
+        return builder.doc
     try:
         node = loader.get_single_node()
         if node is None:
