@@ -239,9 +239,8 @@ def _run(options: argparse.Namespace) -> int:
     report, or why it did not run (``runner.report.invalid_document``,
     ``not_run_document``); a list of them, one per config, when several are given.
     """
-    from runner.errors import RunLocked, UsageError
-    from runner.report import invalid_document, not_run_document
-    from runner.session import DEFAULT_GRACE, run
+    from runner.errors import UsageError
+    from runner.report import not_run_document
 
     if options.resume is not None and len(options.configs) > 1:
         raise UsageError("--resume takes one config: a run id belongs to one config's run")
@@ -256,35 +255,42 @@ def _run(options: argparse.Namespace) -> int:
             exit_code = EXIT_USAGE
         # Nothing runs once a config is invalid; then every config is valid, in paths' order.
         for index, config in enumerate(configs if exit_code == EXIT_OK else []):
-            try:
-                report = run(config, only=options.only, log_dir=options.log_dir,
-                             log_level=options.log_level, start_method=options.start_method,
-                             observers=observers, stdout_to_stderr=options.json,
-                             wait=options.wait,
-                             grace=DEFAULT_GRACE if options.grace is None else options.grace,
-                             resume=options.resume, force=options.force)
-            except RunLocked as exc:  # this config is skipped; the others still run
-                hint = "" if options.wait else "; give --wait SECONDS to wait for it"
-                print(f"mprun: error: {exc}{hint}", file=sys.stderr, flush=True)
-                docs[index] = invalid_document(paths[index], [exc], status="locked",
-                                               exit_code=exc.exit_code)
-                exit_code = max(exit_code, exc.exit_code)
-                continue
-            except UsageError as exc:  # --resume refused (it takes one config): nothing ran
-                _print_problem(exc)
-                docs[index] = invalid_document(paths[index], [exc])
-                exit_code = max(exit_code, exc.exit_code)
-                continue
-            docs[index] = report.as_dict()
-            exit_code = max(exit_code, report.exit_code)
-            _print_report(report, options, stdout, paths[index] if len(paths) > 1 else None)
-            if report.status == "interrupted":
-                break  # the later configs are not run
+            doc, code, report = _run_one(config, paths[index], options, observers)
+            docs[index], exit_code = doc, max(exit_code, code)
+            if report is not None:
+                _print_report(report, options, stdout, paths[index] if len(paths) > 1 else None)
+                if report.status == "interrupted":
+                    break  # the later configs are not run
     if options.json:
         every = [doc or not_run_document(path, exit_code)
                  for path, doc in zip(paths, docs, strict=True)]
         _print_document(every[0] if len(every) == 1 else every)
     return exit_code
+
+
+def _run_one(config: Config, path: str, options: argparse.Namespace,
+             observers: Sequence[Observer]) -> tuple[dict[str, Any], int, RunReport | None]:
+    """Run one config: its ``--json`` document, its exit code and its report (None when
+    it did not run: locked by another run, or a refused ``--resume``)."""
+    from runner.errors import RunLocked, UsageError
+    from runner.report import invalid_document
+    from runner.session import DEFAULT_GRACE, run
+
+    try:
+        report = run(config, only=options.only, log_dir=options.log_dir,
+                     log_level=options.log_level, start_method=options.start_method,
+                     observers=observers, stdout_to_stderr=options.json, wait=options.wait,
+                     grace=DEFAULT_GRACE if options.grace is None else options.grace,
+                     resume=options.resume, force=options.force)
+    except RunLocked as exc:  # this config is skipped; the others still run
+        hint = "" if options.wait else "; give --wait SECONDS to wait for it"
+        print(f"mprun: error: {exc}{hint}", file=sys.stderr, flush=True)
+        return (invalid_document(path, [exc], status="locked", exit_code=exc.exit_code),
+                exc.exit_code, None)
+    except UsageError as exc:  # --resume refused (it takes one config): nothing ran
+        _print_problem(exc)
+        return invalid_document(path, [exc]), exc.exit_code, None
+    return report.as_dict(), report.exit_code, report
 
 
 def _load_for_run(paths: list[str], only: list[str] | None
