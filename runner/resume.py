@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,7 @@ from runner.errors import ResumeRefused
 from runner.jsonable import dumps_compact
 from runner.plan import Plan
 
-__all__ = ["MANIFEST", "ResumeRefused", "Resumed", "match", "write_manifest"]
+__all__ = ["MANIFEST", "ResumeRefused", "Resumed", "latest_link", "match", "write_manifest"]
 
 MANIFEST = "tasks.json"
 FORMAT = 1
@@ -105,7 +106,7 @@ def match(log_dir: str | os.PathLike[str] | None, run_id: str, config: Config,
           plans: dict[str, Plan], *, force: bool = False) -> Resumed:
     """Which tasks of ``plans`` the run ``run_id`` already did; raise ResumeRefused if the
     tasks changed since (unless ``force``) or that run cannot be read."""
-    run_dir = _run_dir(log_dir, run_id)
+    run_dir = _run_dir(log_dir, run_id, config)
     try:
         manifest = json.loads((run_dir / MANIFEST).read_bytes())
     except FileNotFoundError:
@@ -146,12 +147,26 @@ def match(log_dir: str | os.PathLike[str] | None, run_id: str, config: Config,
     return resumed
 
 
-def _run_dir(log_dir: str | os.PathLike[str] | None, run_id: str) -> Path:
+def latest_link(config: Config) -> str:
+    """The name of the link to the newest run of ``config`` in a log folder:
+    ``latest-NAME``, NAME being the config's name with anything but letters, digits,
+    ``.``, ``_`` and ``-`` as ``_``."""
+    return "latest-" + re.sub(r"[^A-Za-z0-9._-]", "_", config.display_name())
+
+
+def _run_dir(log_dir: str | os.PathLike[str] | None, run_id: str, config: Config) -> Path:
     if log_dir is None:
         raise ResumeRefused("--resume needs a log directory (the earlier run's results)")
     if not run_id or "/" in run_id or run_id in (".", ".."):
         raise ResumeRefused(f"--resume: {run_id!r} is not a run id (a folder name under "
                             f"{log_dir}, or 'latest')")
+    if run_id == "latest":  # the newest run of this config, never another config's
+        link = latest_link(config)
+        path = Path(log_dir) / link
+        if not path.is_dir():
+            raise ResumeRefused(f"--resume latest: no earlier run of {config.display_name()!r} "
+                                f"under {log_dir} (no {link} there)")
+        return path.resolve()
     path = Path(log_dir) / run_id
     if not path.is_dir():
         raise ResumeRefused(f"--resume: no run {run_id!r} under {log_dir}")

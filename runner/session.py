@@ -171,7 +171,8 @@ class _Run:
         self.run_dir: Path | None = None
 
     def execute(self, lock: runlock.RunLock, *, started: float) -> RunReport:
-        self.run_id, self.run_dir = _make_run_dir(self.options.log_dir, self.run_id)
+        self.run_id, self.run_dir = _make_run_dir(self.options.log_dir, self.run_id,
+                                                  self.config)
         lock.describe(self.run_id, self.config.source or self.config.display_name())
         with self._logging() as logger, contextlib.closing(Journal(self._path("results.jsonl"))
                                                            ) as journal:
@@ -294,10 +295,14 @@ def select_jobs(config: Config, only: Sequence[str] | None) -> dict[str, Job]:
     return {name: job for name, job in config.jobs.items() if name in only}
 
 
-def _make_run_dir(log_dir: str | os.PathLike[str] | None, run_id: str
+def _make_run_dir(log_dir: str | os.PathLike[str] | None, run_id: str, config: Config
                   ) -> tuple[str, Path | None]:
     """Create the run's folder under ``log_dir``, never one that exists already: on a clash
-    ``run_id`` is replaced by a fresh one. Return the run id and the folder."""
+    ``run_id`` is replaced by a fresh one. Point ``latest`` and ``latest-NAME`` (the
+    config's newest run, ``runner.resume.latest_link``) at it. Return the run id and the
+    folder."""
+    from runner.resume import latest_link
+
     if log_dir is None:
         return run_id, None
     root = Path(log_dir)
@@ -309,11 +314,11 @@ def _make_run_dir(log_dir: str | os.PathLike[str] | None, run_id: str
             break
         except FileExistsError:
             run_id = new_run_id(RUN_ID_HEX if attempt < RUN_ID_RETRIES else 2 * RUN_ID_HEX)
-    latest = root / "latest"
-    temporary = root / f".latest-{run_id}"
-    try:
-        temporary.symlink_to(run_id, target_is_directory=True)
-        os.replace(temporary, latest)  # atomic: readers never see a missing "latest"
-    except OSError:
-        temporary.unlink(missing_ok=True)
+    for link in ("latest", latest_link(config)):
+        temporary = root / f".{link}-{run_id}"
+        try:
+            temporary.symlink_to(run_id, target_is_directory=True)
+            os.replace(temporary, root / link)  # atomic: readers never see it missing
+        except OSError:
+            temporary.unlink(missing_ok=True)
     return run_id, run_dir
