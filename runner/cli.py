@@ -180,12 +180,9 @@ def _with_default_command(args: list[str]) -> list[str]:
 def _schema() -> int:
     import json
 
-    from runner.config import Config
+    from runner.schema import config_schema
 
-    schema = Config.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "mprun config"
-    print(json.dumps(schema, indent=2))
+    print(json.dumps(config_schema(), indent=2))
     return EXIT_OK
 
 
