@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from runner.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from runner.errors import EXIT_INTERRUPTED, EXIT_IO, EXIT_OK, EXIT_USAGE
 from runner.observe import Observer
 
 if TYPE_CHECKING:
@@ -108,6 +108,7 @@ def _seconds(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _hold_stdout()
     args = _with_default_command(list(sys.argv[1:] if argv is None else argv))
     # Known before parsing, so that a command line argparse refuses still leaves JSON.
     wants_json = "--json" in args[:args.index("--")] if "--" in args else "--json" in args
@@ -134,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(options)
     except MprunError as exc:  # a command line whose options do not go together
         _print_problem(exc)
-        if getattr(options, "json", False):
+        if getattr(options, "json", False) and exc.exit_code != EXIT_IO:
             from runner.report import invalid_document
 
             _print_document(invalid_document(None, [exc]))
@@ -158,9 +159,57 @@ def _print_problem(exc: MprunError) -> None:
 def _print_document(doc: Any) -> None:
     from runner.jsonable import dumps_document
 
-    sys.stdout.flush()
-    sys.stdout.buffer.write(dumps_document(doc))
-    sys.stdout.flush()
+    _out(dumps_document(doc))
+
+
+_stdout_closed = False  # fd 1 was closed when mprun started (see _hold_stdout)
+
+
+def _out(data: str | bytes) -> None:
+    """Write ``data`` to stdout now. A reader that went away (a broken pipe: ``| head``)
+    ends the output quietly, the files on disk being complete; any other failure (a
+    full disk, a closed stdout, an encoding that cannot hold the text) is an
+    OutputError: one line on stderr, exit 74."""
+    from runner.errors import OutputError
+
+    if _stdout_closed:
+        raise OutputError("cannot write to stdout: it is closed")
+    try:
+        if isinstance(data, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+        else:
+            sys.stdout.write(data)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _point_stdout_at_devnull()  # later writes, and the flush at exit, go nowhere
+    except (OSError, UnicodeEncodeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        _point_stdout_at_devnull()
+        raise OutputError(f"cannot write to stdout: {reason}") from None
+
+
+def _point_stdout_at_devnull() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()  # what was still buffered goes to /dev/null
+
+
+def _hold_stdout() -> None:
+    """A closed fd 1 would be taken by the next file opened (a log file would get what
+    tasks print): hold it with /dev/null, and remember that stdout is closed."""
+    global _stdout_closed
+    try:
+        os.fstat(1)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if devnull != 1:
+            os.dup2(devnull, 1)
+            os.close(devnull)
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 -- lives as long as mprun
+        _stdout_closed = True
 
 
 def _with_default_command(args: list[str]) -> list[str]:
@@ -182,7 +231,7 @@ def _schema() -> int:
 
     from runner.schema import config_schema
 
-    print(json.dumps(config_schema(), indent=2))
+    _out(json.dumps(config_schema(), indent=2) + "\n")
     return EXIT_OK
 
 
@@ -224,8 +273,8 @@ def _validate(options: argparse.Namespace) -> int:
     if not options.json:
         for config in (item for item in loaded if not isinstance(item, ConfigError)):
             jobs = ", ".join(config.jobs)
-            print(f"{config.source}: ok ({len(config.jobs)} job"
-                  f"{'s' * (len(config.jobs) != 1)}: {jobs})")
+            _out(f"{config.source}: ok ({len(config.jobs)} job"
+                 f"{'s' * (len(config.jobs) != 1)}: {jobs})\n")
     return EXIT_OK
 
 
@@ -328,7 +377,7 @@ def _print_report(report: RunReport, options: argparse.Namespace, stdout: TextIO
             print(line, file=sys.stderr)
         sys.stderr.flush()
     elif not options.json:
-        print(render(report), file=stdout, flush=True)
+        _out(render(report) + "\n")
 
 
 class _Progress(Observer):

@@ -5,6 +5,7 @@
     MprunError
     ├── ConfigError ── JobImportError       exit 2: nothing ran
     ├── UsageError ── ResumeRefused          exit 2: nothing ran
+    ├── OutputError                          exit 74: stdout could not be written
     ├── RunLocked                            exit 75
     ├── TaskFailed                           a task gave no result (recorded, exit 1)
     │   ├── WorkerCrashed
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "EXIT_INTERRUPTED",
+    "EXIT_IO",
     "EXIT_LOCKED",
     "EXIT_OK",
     "EXIT_TASK_FAILED",
@@ -42,6 +44,7 @@ __all__ = [
     "Interrupted",
     "JobImportError",
     "MprunError",
+    "OutputError",
     "ResultError",
     "ResultsDiffer",
     "ResumeRefused",
@@ -57,6 +60,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2  # an invalid config or command line; nothing ran
+EXIT_IO = 74  # mprun's own output could not be written (EX_IOERR)
 EXIT_LOCKED = 75  # another run of the same config holds its lock (EX_TEMPFAIL: try later)
 EXIT_INTERRUPTED = 128  # plus the signal's number: 130 SIGINT, 143 SIGTERM
 
@@ -103,6 +107,13 @@ class UsageError(MprunError):
 
 class ResumeRefused(UsageError):
     """Raised when ``--resume`` cannot resume the run it names; nothing has run."""
+
+
+class OutputError(MprunError):
+    """Raised when mprun cannot write its own output (stdout: a full disk, a closed
+    stream, an encoding that cannot hold the text)."""
+
+    exit_code = EXIT_IO
 
 
 class RunLocked(MprunError):
