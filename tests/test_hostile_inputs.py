@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from runner import loader, session, yamlsource
+from runner.config import Config
 from runner.errors import ConfigError
 from runner.loader import load_config
 from runner.plan import read_map_file
@@ -345,7 +346,10 @@ def test_make_run_dir_never_reuses_an_existing_folder(tmp_path, monkeypatch):
     (taken / "summary.json").write_text("{}")
     fresh = iter(["20261124T101500Z-3f2a", "20261124T101500Z-0b1c"])
     monkeypatch.setattr(session, "new_run_id", lambda digits=4: next(fresh))
-    run_id, run_dir = session._make_run_dir(tmp_path, taken.name)
+    config = Config.model_validate({"name": "nightly",
+                                    "jobs": {"a": {"function": "tests.tasks:square"}}})
+    run_id, run_dir = session._make_run_dir(tmp_path, taken.name, config)
     assert run_id == "20261124T101500Z-0b1c" and run_dir == tmp_path / run_id
     assert run_dir.is_dir() and (taken / "summary.json").read_text() == "{}"
     assert (tmp_path / "latest").resolve() == run_dir.resolve()
+    assert (tmp_path / "latest-nightly").resolve() == run_dir.resolve()
