@@ -295,7 +295,7 @@ def _run(options: argparse.Namespace) -> int:
     paths: list[str] = options.configs
     exit_code = EXIT_OK
     observers = [] if options.quiet else [_Progress()]
-    with _stdout_to_stderr(options.json) as stdout:
+    with _stdout_to_stderr(options.json):
         configs, docs = _load_for_run(paths, options.only)
         if any(docs):
             exit_code = EXIT_USAGE
@@ -304,7 +304,7 @@ def _run(options: argparse.Namespace) -> int:
             doc, code, report = _run_one(config, paths[index], options, observers)
             docs[index], exit_code = doc, max(exit_code, code)
             if report is not None:
-                _print_report(report, options, stdout, paths[index] if len(paths) > 1 else None)
+                _print_report(report, options, paths[index] if len(paths) > 1 else None)
                 if report.status == "interrupted":
                     break  # the later configs are not run
     if options.json:
@@ -366,7 +366,7 @@ def _load_for_run(paths: list[str], only: list[str] | None
     return configs, docs
 
 
-def _print_report(report: RunReport, options: argparse.Namespace, stdout: TextIO,
+def _print_report(report: RunReport, options: argparse.Namespace,
                   config: str | None) -> None:
     """The human summary on stdout; with --quiet, each failed task's line on stderr;
     with --json, nothing (the document is printed at the end)."""

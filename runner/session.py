@@ -36,7 +36,7 @@ from runner import context as mp_context
 from runner.config import Config, Job
 from runner.errors import Interrupted, UsageError
 from runner.executors import Backends, Executor, RunScope, executor_for
-from runner.imports import add_paths, search_paths
+from runner.imports import search_paths
 from runner.journal import Journal
 from runner.jsonable import dumps_document
 from runner.loader import load_config
@@ -110,7 +110,6 @@ def run(
     started = time.perf_counter()
     config = _checked(target, only, start_method)
     selected = select_jobs(config, only)
-    add_paths(search_paths(config.folder))
     context = _context(config, start_method)
     plans = {name: plan_job(name, job, Path(config.folder)) for name, job in selected.items()}
     watch = Observers(observers)
