@@ -53,6 +53,8 @@ def check_regular(path: Path) -> None:
         raise FileRefused("no such file", missing=True) from None
     except OSError as exc:
         raise FileRefused(f"cannot read: {exc.strerror}") from None
+    except ValueError:  # a NUL byte in the path: no file can have that name
+        raise FileRefused("no such file (the path holds a NUL byte)", missing=True) from None
     if not stat.S_ISREG(mode):
         raise _refused(mode)
 

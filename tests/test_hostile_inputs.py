@@ -353,3 +353,15 @@ def test_make_run_dir_never_reuses_an_existing_folder(tmp_path, monkeypatch):
     assert run_dir.is_dir() and (taken / "summary.json").read_text() == "{}"
     assert (tmp_path / "latest").resolve() == run_dir.resolve()
     assert (tmp_path / "latest-nightly").resolve() == run_dir.resolve()
+
+
+def test_a_map_file_path_with_a_nul_byte_is_a_located_config_error(tmp_path: Path) -> None:
+    """os.stat raises ValueError for such a path: it must be "no such file", not a crash
+    (found by the loader's property test)."""
+    path = tmp_path / "config.yaml"
+    path.write_text('jobs:\n  a: {function: "tests.tasks:square", map: {file: "a\\0b"}}\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    (issue,) = caught.value.issues
+    assert (issue.line, issue.path) == (2, "jobs.a.map.file")
+    assert issue.message.startswith("no such file") and "\\x00" in issue.message
