@@ -125,14 +125,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             _print_document(invalid_document(None, [exc.message]))
         return EXIT_USAGE
-    from runner.errors import MprunError, exit_code_for
+    from runner import signals
+    from runner.errors import Interrupted, MprunError, exit_code_for
 
     try:
-        if options.command == "schema":
-            return _schema()
-        if options.command == "validate":
-            return _validate(options)
-        return _run(options)
+        with signals.outside_runs():
+            if options.command == "schema":
+                return _schema()
+            if options.command == "validate":
+                return _validate(options)
+            return _run(options)
+    except Interrupted as exc:  # before a run began: nothing was written
+        print(f"mprun: {signal.Signals(exc.signum).name}: stopped before any run began",
+              file=sys.stderr)
+        if getattr(options, "json", False):
+            from runner.report import not_run_document
+
+            paths = getattr(options, "configs", None) or [None]
+            docs = [not_run_document(path, exc.exit_code) for path in paths]
+            _print_document(docs[0] if len(docs) == 1 else docs)
+        return exc.exit_code
     except MprunError as exc:  # a command line whose options do not go together
         _print_problem(exc)
         if getattr(options, "json", False) and exc.exit_code != EXIT_IO:
@@ -285,6 +297,7 @@ def _run(options: argparse.Namespace) -> int:
     report, or why it did not run (``runner.report.invalid_document``,
     ``not_run_document``); a list of them, one per config, when several are given.
     """
+    from runner import signals
     from runner.errors import UsageError
     from runner.report import not_run_document
 
@@ -301,12 +314,17 @@ def _run(options: argparse.Namespace) -> int:
             exit_code = EXIT_USAGE
         # Nothing runs once a config is invalid; then every config is valid, in paths' order.
         for index, config in enumerate(configs if exit_code == EXIT_OK else []):
+            if signals.outside.signum is not None:  # came while a report was printed
+                break
+            signals.outside.phase = "idle"
             doc, code, report = _run_one(config, paths[index], options, observers)
             docs[index], exit_code = doc, max(exit_code, code)
             if report is not None:
                 _print_report(report, options, paths[index] if len(paths) > 1 else None)
                 if report.status == "interrupted":
                     break  # the later configs are not run
+    if signals.outside.signum is not None:  # it came as a run ended: later ones did not run
+        exit_code = max(exit_code, EXIT_INTERRUPTED + signals.outside.signum)
     if options.json:
         every = [doc or not_run_document(path, exit_code)
                  for path, doc in zip(paths, docs, strict=True)]
@@ -391,7 +409,7 @@ class _Progress(Observer):
 
     def stopping(self, signum: int, grace: float) -> None:
         # Called in a signal handler: print() there can hit a reentrant-write error.
-        name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
+        name = signal.Signals(signum).name
         os.write(2, f"mprun: {name}: starting no more tasks; running ones have "
                     f"{grace:g}s to finish (send it again to stop them now)\n".encode())
 

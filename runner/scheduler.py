@@ -30,6 +30,7 @@ from runner.observe import Finished, JobStart, Observers, Started, Tally
 from runner.plan import Plan, auto_chunksize
 from runner.reducers import reduce
 from runner.report import CompareEntry, JobReport, job_status
+from runner.signals import Stop
 from runner.work import Chunk, TaskError
 
 __all__ = ["Scheduler", "chunksize_for"]
@@ -170,7 +171,7 @@ class Scheduler:
                 if not entry.same_results]
         reduced = None
         try:
-            reduced = self._reduce(job, first.tally)
+            reduced = self._reduce(job, first.tally, self.stop)
         except Interrupted as exc:  # --grace 0: the first signal came during the reduce
             self.interrupted = self.interrupted or exc
         except Exception as exc:
@@ -185,7 +186,7 @@ class Scheduler:
         )
 
     @staticmethod
-    def _reduce(job: Job, tally: Tally) -> Any:
+    def _reduce(job: Job, tally: Tally, stop: Stop) -> Any:
         if job.reduce is None:
             return None
         if tally.failed:
@@ -193,7 +194,10 @@ class Scheduler:
                       if index not in tally.failed]
         else:  # the common case: no copy of a million results
             values = tally.results
-        return reduce(job.reduce, values) if values else None
+        if not values:
+            return None
+        with stop.job_code():
+            return reduce(job.reduce, values)
 
 
 def _compare(modes: list[str], runs: list[_ModeRun]) -> list[CompareEntry]:

@@ -170,6 +170,7 @@ class _Run:
         self.run_dir: Path | None = None
 
     def execute(self, lock: runlock.RunLock, *, started: float) -> RunReport:
+        signals.run_begins()  # a signal from here on ends the run with its summary
         self.run_id, self.run_dir = _make_run_dir(self.options.log_dir, self.run_id,
                                                   self.config)
         lock.describe(self.run_id, self.config.source or self.config.display_name())

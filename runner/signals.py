@@ -1,30 +1,40 @@
-"""SIGINT and SIGTERM in the runner: stop starting work, give running tasks a grace period.
+"""SIGINT, SIGTERM and SIGHUP in the runner: stop starting work, give running tasks a
+grace period, then stop them.
 
 The policy (README, "When things go wrong")::
 
-    1st SIGINT/SIGTERM ── Stop.request(): no new task starts; running ones go on
-          │               (workers are told: each ends its chunk after the current item)
+    1st signal ── Stop.request(): no new task starts; running ones go on
+          │       (workers are told: each ends its chunk after the current item)
           ├── every running task finished ──> Stop.settle(): the run ends "interrupted"
-          ├── the grace period ends ─────────> Interrupted: running tasks are killed
-          └── a 2nd SIGINT/SIGTERM ──────────> Interrupted: running tasks are killed
+          ├── the grace period ends ─────────> Stop.force(): running tasks are stopped
+          └── a 2nd signal ──────────────────> Stop.force(): running tasks are stopped
 
-At most one :class:`Interrupted` is raised per run: once raised (or once the
-running tasks have settled), further signals are only noted, so cleanup that
-kills and reaps workers is never cut short.
+A handler runs between two bytecodes of whatever the main thread was doing,
+and a second signal runs the handler again *inside* the first one. So a
+handler only assigns plain attributes and writes one byte to a self-pipe: no
+lock (``threading.Event.set`` takes one, and a handler re-entered inside it
+blocks on it for good), no ``print``, no logging. Everything else happens in
+the main loop: an executor waits on :meth:`Stop.fileno` (requested) or
+:meth:`Stop.forced_fileno` (forced) beside its workers' pipes, and calls
+:meth:`Stop.check`, which raises :class:`Interrupted` once the stop is forced.
 
-A handler must not take locks or do I/O that can block, because it runs
-between two bytecodes of whatever the main thread was doing (in serial mode,
-task code). So :class:`Stop` is a flag plus one byte written to a self-pipe,
-which wakes an executor waiting in ``multiprocessing.connection.wait``. The
-grace period is a timer thread that sends the main thread SIGINT, which the
-handler takes as the second signal; ``SIGALRM`` stays free for task code and
-for test harnesses (pytest-timeout).
+The one exception is code of the job's own that runs in the main thread
+(serial tasks, a job's ``reduce``), which no loop can watch: inside
+:meth:`Stop.in_process` the handler itself raises :class:`Interrupted`, as
+Python's own SIGINT handler raises ``KeyboardInterrupt``. At most one
+:class:`Interrupted` is raised per run, so that cleanup which stops and reaps
+workers is never cut short; once the run has settled, signals are noted only.
+
+The grace period is a thread started with the run, which waits on a pipe (not
+a lock) for the first signal, then for the settling or the end of the grace;
+``SIGALRM`` stays free for task code and for test harnesses.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -34,33 +44,44 @@ from types import FrameType
 from runner import work
 from runner.errors import Interrupted
 
-__all__ = ["Stop", "interrupts"]
+__all__ = ["SIGNALS", "Stop", "interrupts", "outside", "outside_runs", "run_begins"]
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+# A grace period longer than this is waited out without a timeout.
+_FOREVER = 1e7
+
+
+def _pipe() -> tuple[int, int]:
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    return read, write
+
+
+def _poke(fd: int) -> None:
+    with contextlib.suppress(OSError):  # full (readable already) or closed (run over)
+        os.write(fd, b"!")
 
 
 class Stop:
-    """A run's stop request: set at most once, by a signal handler or by code.
+    """A run's stop: requested at most once, forced at most once, by a signal handler,
+    by the grace timer or by code. Every method a handler calls only assigns and pokes.
 
     Executors read :attr:`requested` before starting work, and may wait on the
-    object itself (it has a ``fileno()``): it becomes readable when requested.
+    object itself (it has a ``fileno()``): it becomes readable when requested;
+    :meth:`forced_fileno` becomes readable when forced.
     """
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self._pipe: tuple[int, int] | None = None  # made when first waited on
-        self._armed = threading.Event()  # set by the first signal: the grace period runs
-        self._settled = threading.Event()  # set once nothing runs: no more raising
-
-    @property
-    def settled(self) -> bool:
-        """Whether nothing runs any more, so that a signal is only noted."""
-        return self._settled.is_set()
-
-    def settle(self) -> None:
-        """Nothing runs any more: the grace period is over; later signals are noted only."""
-        self._settled.set()
-        self._armed.set()  # lets the grace thread end
+        self.forced = False  # a second signal came, or the grace period ended
+        self.settled = False  # nothing runs any more: later signals are noted only
+        self.raised = False  # Interrupted was raised (once per run)
+        self.in_process = 0  # depth of job code running in the main thread
+        self._requested = _pipe()
+        self._forced = _pipe()
+        self._timer = _pipe()  # wakes the grace thread: requested, or settled
 
     @property
     def requested(self) -> bool:
@@ -72,22 +93,48 @@ class Stop:
             return
         self.signum = signum
         work.stop_chunks()
-        if self._pipe is not None:
-            with contextlib.suppress(OSError):  # full or closed: it is readable either way
-                os.write(self._pipe[1], b"!")
+        _poke(self._requested[1])
+        _poke(self._timer[1])
+
+    def force(self) -> None:
+        """Stop running work now (a second signal, or the end of the grace period)."""
+        if self.forced or self.settled:
+            return
+        self.forced = True
+        _poke(self._forced[1])
+
+    def settle(self) -> None:
+        """Nothing runs any more: the grace period is over; later signals are noted only."""
+        self.settled = True
+        _poke(self._timer[1])
+
+    def check(self) -> None:
+        """Raise :class:`Interrupted` if the stop is forced and none was raised yet."""
+        if self.forced and not self.raised and not self.settled:
+            self.raised = True
+            raise Interrupted(self.signum or signal.SIGINT)
+
+    @contextmanager
+    def job_code(self) -> Iterator[None]:
+        """Job code runs in the main thread within this block: a forced stop raises
+        :class:`Interrupted` inside it (in the handler, as nothing else can)."""
+        self.in_process += 1
+        try:
+            self.check()
+            yield
+        finally:
+            self.in_process -= 1
 
     def fileno(self) -> int:
-        if self._pipe is None:
-            read, write = os.pipe()
-            os.set_blocking(write, False)
-            self._pipe = (read, write)
-            if self.signum is not None:
-                os.write(write, b"!")
-        return self._pipe[0]
+        return self._requested[0]
+
+    def forced_fileno(self) -> int:
+        return self._forced[0]
 
     def close(self) -> None:
-        pipe, self._pipe = self._pipe, None
-        for fd in pipe or ():
+        pipes = (self._requested, self._forced, self._timer)
+        self._requested = self._forced = self._timer = (-1, -1)
+        for fd in (fd for pipe in pipes for fd in pipe if fd >= 0):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -95,61 +142,138 @@ class Stop:
         self.close()
 
 
-def _grace_timer(stop: Stop, grace: float) -> None:
-    """Once the first signal came, wait out ``grace`` seconds, then send the main thread
-    SIGINT, which its handler takes as the second signal.
+def _grace_timer(stop: Stop, grace: float, wake: int) -> None:
+    """Once the first signal came, wait out ``grace`` seconds unless the run settles
+    first, then force the stop; a SIGINT to the main thread makes its handler raise
+    there if job code runs in it.
 
     Started with the run, before any signal: starting a thread inside a handler could
     deadlock on threading's own locks if the signal came while the main thread held them.
     """
     main = threading.main_thread().ident
-    stop._armed.wait()
-    if not stop._settled.wait(min(grace, threading.TIMEOUT_MAX)) and main is not None:
-        signal.pthread_kill(main, signal.SIGINT)
+    timeout = None if grace > _FOREVER else grace  # select() refuses years of seconds
+    select.select([wake], [], [])
+    if stop.settled:
+        return
+    os.read(wake, 64)
+    timed_out = not select.select([wake], [], [], timeout)[0]
+    while not timed_out and not stop.settled:  # a byte from request() racing the first read
+        os.read(wake, 64)
+        timed_out = not select.select([wake], [], [], timeout)[0]
+    if timed_out and not stop.settled:
+        stop.force()
+        if main is not None:
+            signal.pthread_kill(main, signal.SIGINT)
 
 
 @contextmanager
 def interrupts(stop: Stop, grace: float,
                on_stop: Callable[[int], None] | None = None) -> Iterator[None]:
-    """Within this block, SIGINT/SIGTERM follow the module's policy.
+    """Within this block, SIGINT/SIGTERM/SIGHUP follow the module's policy.
 
-    With ``grace`` 0 the first signal raises :class:`Interrupted` at once.
-    ``on_stop(signum)`` runs in the handler of the first signal, so it must only
-    do what is safe there (``os.write``, not ``print``). ``stop.settle()`` (the
-    scheduler calls it once nothing runs any more) ends the grace period early:
-    from then on signals are noted only. Outside the main thread (where Python
-    delivers no signals) this does nothing.
+    With ``grace`` 0 the first signal forces the stop at once. ``on_stop(signum)``
+    runs in the handler of the first signal, so it must only do what is safe there
+    (``os.write``, not ``print``). ``stop.settle()`` (the scheduler calls it once
+    nothing runs any more) ends the grace period early: from then on signals are
+    noted only. Outside the main thread (where Python delivers no signals) this
+    does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        if stop.settled:
-            stop.request(signum)
-            return
-        if stop.requested or grace <= 0:
-            stop.request(signum)
-            stop.settle()
-            raise Interrupted(stop.signum or signum)
+        first = not stop.requested
         stop.request(signum)
-        stop._armed.set()
-        if on_stop is not None:
+        if stop.settled:
+            return
+        if not first or grace <= 0:
+            stop.force()
+        elif on_stop is not None:
             on_stop(signum)
+        if stop.in_process:
+            stop.check()
 
     work.clear_stop()
     timer = None
     if grace > 0:
-        timer = threading.Thread(target=_grace_timer, args=(stop, grace), daemon=True,
-                                 name="mprun-grace")
+        timer = threading.Thread(target=_grace_timer, args=(stop, grace, stop._timer[0]),
+                                 daemon=True, name="mprun-grace")
         timer.start()
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
+    early = _take_early_signal()
+    if early is not None:
+        on_signal(early, None)
     try:
         yield
     finally:
         stop.settle()
         if timer is not None:
-            timer.join()  # a SIGINT it sent is handled (and ignored) before handlers go
+            timer.join()  # a SIGINT it sent is handled (and noted only) before handlers go
+        outside.phase = "finished"
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         work.clear_stop()
+
+
+class _Outside:
+    """The command's signals outside a run's :func:`interrupts` block.
+
+    ``phase``: "idle" (nothing of a run exists yet: a signal ends the command),
+    "run" (a run has begun, its signal policy is about to take over: a signal is
+    noted and taken as the run's first), "finished" (a run is over, its report being
+    written or printed: noted only).
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None  # the first signal that came outside a run's block
+        self.phase = "idle"
+        self.raised = False
+
+    def note(self, signum: int) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+
+outside = _Outside()
+
+
+def run_begins() -> None:
+    """A run has begun (its folder is about to exist): from here a signal is noted and
+    becomes the run's first, so that the run still ends with its summary."""
+    outside.phase = "run"
+
+
+def _take_early_signal() -> int | None:
+    """A signal noted since :func:`run_begins`, which the run's policy takes over."""
+    signum = outside.signum if outside.phase == "run" else None
+    outside.signum = None
+    return signum
+
+
+@contextmanager
+def outside_runs() -> Iterator[_Outside]:
+    """For a command (the CLI): outside any run, the first SIGINT/SIGTERM/SIGHUP raises
+    :class:`Interrupted` (nothing runs yet: the command just ends). Within a run it
+    becomes the run's first signal (:func:`run_begins`), and once a run is over (its
+    report being written and printed) signals are only noted, so that they never turn
+    a finished run's exit into a death by signal. The caller reads ``.signum`` to know
+    that one came, starts nothing more, and sets ``.phase = "idle"`` before the next run.
+    """
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        outside.note(signum)
+        if outside.phase == "idle" and not outside.raised:
+            outside.raised = True
+            raise Interrupted(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield outside
+        return
+    previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
+    try:
+        yield outside
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        outside.__init__()  # type: ignore[misc]

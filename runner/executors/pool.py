@@ -187,11 +187,11 @@ class PoolExecutor(Executor):
             for w in busy:
                 by_handle[w.conn] = w
                 by_handle[w.process.sentinel] = w
-            if not forwarded:
-                by_handle[stop.fileno()] = None
+            by_handle[stop.forced_fileno() if forwarded else stop.fileno()] = None
             deadline = min((_deadline(w) for w in busy), default=math.inf)
             ready = wait(list(by_handle), None if deadline == math.inf
                          else max(0.0, deadline - time.monotonic()))
+            stop.check()  # forced: close(cancel=True) stops the workers
             if stop.requested and not forwarded:
                 forwarded = True
                 self._forward_stop()

@@ -30,6 +30,7 @@ class SerialExecutor(Executor):
             if stop.requested:
                 return
             self.setup.started(chunk, pid)
-            outcome = run_chunk(chunk, shared, log_failure)
+            with stop.job_code():  # nothing else can stop task code in this thread
+                outcome = run_chunk(chunk, shared, log_failure)
             forkguard.exit_if_forked()  # a task forked: the child must not go on as a runner
             yield outcome

@@ -92,6 +92,7 @@ class ThreadExecutor(Executor):
             try:
                 answer = self._outbox.get(timeout=POLL_SECONDS)
             except queue.Empty:
+                stop.check()  # a forced stop: the running threads are left to die
                 continue
             if isinstance(answer, _Started):
                 self.setup.started(answer.chunk, pid)
