@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from runner.errors import Interrupted, MprunError, exit_code_for
 
     try:
-        with signals.outside_runs():
+        with signals.outside_runs(keep=argv is None):
             if options.command == "schema":
                 return _schema()
             if options.command == "validate":

@@ -252,13 +252,16 @@ def _take_early_signal() -> int | None:
 
 
 @contextmanager
-def outside_runs() -> Iterator[_Outside]:
+def outside_runs(*, keep: bool = False) -> Iterator[_Outside]:
     """For a command (the CLI): outside any run, the first SIGINT/SIGTERM/SIGHUP raises
     :class:`Interrupted` (nothing runs yet: the command just ends). Within a run it
     becomes the run's first signal (:func:`run_begins`), and once a run is over (its
     report being written and printed) signals are only noted, so that they never turn
     a finished run's exit into a death by signal. The caller reads ``.signum`` to know
     that one came, starts nothing more, and sets ``.phase = "idle"`` before the next run.
+
+    With ``keep`` (a command that ends its process next) the signals are ignored
+    afterwards: a burst still arriving as the process exits must not kill it.
     """
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -274,6 +277,10 @@ def outside_runs() -> Iterator[_Outside]:
     try:
         yield outside
     finally:
+        outside.phase = "finished"
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        outside.__init__()  # type: ignore[misc]
+            # Python's finalization puts SIG_DFL back in place of any handler of ours,
+            # but leaves SIG_IGN: the exit code is settled by now.
+            signal.signal(sig, signal.SIG_IGN if keep else handler)
+        if not keep:
+            outside.__init__()  # type: ignore[misc]

@@ -6,8 +6,15 @@ Data flow, one duplex pipe per worker::
                         (None: stop)
 
 Each worker knows exactly which chunk it holds, so the runner can tell which
-tasks a dead worker took with it. A worker also watches its parent: if the
-runner dies, even by SIGKILL, the worker exits instead of lingering.
+tasks a dead worker took with it.
+
+A worker leads a process group of its own (``runner.groups``), so that the
+processes its tasks start can be ended with it. SIGTERM raises
+:class:`Terminated` inside the running task, so that its ``finally`` blocks
+and context managers run (under ``SIG_DFL`` they would not), then the worker
+ends by SIGTERM; the runner SIGKILLs what is left of the group after the kill
+grace. A worker also watches its runner: if the runner dies, even by SIGKILL,
+the worker does the same to its own group itself, instead of lingering.
 """
 
 from __future__ import annotations
@@ -17,20 +24,35 @@ import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from multiprocessing import parent_process
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from runner import forkguard, imports, log, redact
+from runner import forkguard, groups, imports, log, redact
 from runner.errors import ResultError
 from runner.work import Call, Outcome, TaskError, clear_stop, run_chunk, stop_chunks
 
-__all__ = ["WorkerInit", "log_failure", "main"]
+__all__ = ["Terminated", "WorkerInit", "log_failure", "main"]
 
 # Exit code of a worker whose runner died while it ran a task (no one reads it).
 EXIT_ORPHANED = 1
+
+
+class Terminated(BaseException):
+    """SIGTERM reached the worker while a task ran: raised in the task to unwind it."""
+
+
+class _State:
+    """What the worker's signal handlers and its runner watch share (plain flags)."""
+
+    in_chunk = False  # a chunk's task code is running in the main thread
+    terminating = False  # SIGTERM came: the worker ends once the task has unwound
+    orphaned = False  # the runner is gone: the watch thread ends the group
+    leads_group = False
+    pid = 0  # the worker's: a process a task forks inherits the handler, not the role
 
 
 @dataclass
@@ -62,6 +84,7 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
     ``halt`` (a shared ``RawValue``) is set by the runner on a stop: chunks
     received after that are answered at once with no item run.
     """
+    _State.pid, _State.leads_group = os.getpid(), groups.lead()
     _install_signal_handlers()
     forkguard.install()
     _start(init)
@@ -72,8 +95,20 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
                          name="mprun-watch-runner").start()
     if started is not None:
         started.value = 1
+    try:
+        done = _serve(conn, init, watched, max_chunks, halt)
+    except Terminated:  # SIGTERM outside task code, while the worker sent or waited
+        _end_terminated()
+    if _State.terminating:
+        _end_terminated()
+    log.logger().info("worker stopped", chunks=done)
+
+
+def _serve(conn: Connection, init: WorkerInit, watched: list[Any], max_chunks: int | None,
+           halt: Any) -> int:
+    """Answer chunks until told to stop, the runner is gone or SIGTERM came; how many."""
     done = 0
-    while max_chunks is None or done < max_chunks:
+    while (max_chunks is None or done < max_chunks) and not _State.terminating:
         if not conn.poll() and conn not in wait(watched):
             log.logger().warning("runner is gone; worker exits")
             break
@@ -86,30 +121,65 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
         if halt is not None and halt.value:
             outcome = Outcome(chunk.first, [], [], 0.0, os.getpid())
         else:
-            outcome = run_chunk(chunk, init.shared, log_failure)
+            _State.in_chunk = True
+            try:
+                outcome = run_chunk(chunk, init.shared, log_failure)
+            finally:
+                _State.in_chunk = False
             forkguard.exit_if_forked()  # a task forked and this is the child: never answer
+        if _State.terminating:  # the task unwound: nobody waits for its answer
+            break
         clear_stop()  # a SIGINT cuts short the chunk it came during, not the next one
         sys.stdout.flush()
         sys.stderr.flush()
         _send(conn, outcome, chunk.attempt)
         done += 1
-    log.logger().info("worker stopped", chunks=done)
+    return done
 
 
 def _install_signal_handlers() -> None:
-    # SIGINT (Ctrl-C reaches the whole process group; the runner forwards its own)
-    # ends the running chunk after its current item, so that a task in progress
-    # finishes within the runner's grace period and its result is kept. The
-    # runner kills the worker if the grace period ends first.
+    # SIGINT (the runner forwards its own stop; Ctrl-C no longer reaches a worker's
+    # own process group) ends the running chunk after its current item, so that a
+    # task in progress finishes within the runner's grace period and its result is
+    # kept. The runner stops the worker if the grace period ends first.
     signal.signal(signal.SIGINT, _stop_chunk)
     signal.siginterrupt(signal.SIGINT, False)  # native code in tasks sees no EINTR
-    # A forked worker inherits the runner's SIGTERM handler, which raises Interrupted
-    # inside task code; SIGTERM (from the runner's cancel, or the whole group's)
-    # must end a worker quietly, as it does under spawn and forkserver.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # A forked worker inherits the runner's SIGTERM handler; a worker's own raises
+    # Terminated in task code (see the module's docstring).
+    signal.signal(signal.SIGTERM, _on_sigterm)
     # The runner starts workers with SIGINT and SIGTERM blocked (fork and spawn keep
     # the mask) until these handlers are in place: see PoolExecutor._start_worker.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> None:
+    """Unwind the running task (once), or end at once if none runs. Only flags and
+    ``stop_chunks`` here: the rest happens in the main loop."""
+    if os.getpid() != _State.pid:  # a process a task forked: SIGTERM's default for it
+        _die_by_sigterm()
+    first = not _State.terminating
+    _State.terminating = True
+    stop_chunks()
+    if _State.in_chunk:
+        if first:
+            raise Terminated("SIGTERM: the task was stopped (a timeout, an interrupt, or "
+                             "the runner's end)")
+    elif not _State.orphaned:
+        _end_terminated()
+
+
+def _end_terminated() -> None:
+    """End as SIGTERM would have, now that the task has unwound; an orphan waits for its
+    watch thread instead, which ends the whole group."""
+    if _State.orphaned:
+        threading.Event().wait()
+    _die_by_sigterm()
+
+
+def _die_by_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+    os._exit(128 + signal.SIGTERM)  # not reached: SIGTERM is not blocked here
 
 
 def _start(init: WorkerInit) -> None:
@@ -133,12 +203,21 @@ def _stop_chunk(_signum: int, _frame: Any) -> None:
 
 
 def _exit_with_runner(sentinel: Any) -> None:
-    """Exit as soon as the runner dies, even in the middle of a task: a task that
-    sleeps or loops would otherwise keep an orphan alive (the main loop only looks
-    between chunks). Nobody is left to take its results."""
+    """Once the runner is gone, even by SIGKILL, end this worker's group: SIGTERM (the
+    task unwinds, and what it started may clean up), then SIGKILL once the task has
+    unwound or the kill grace is over. A task that sleeps or loops would otherwise keep
+    an orphan alive (the main loop only looks between chunks); nobody is left to take
+    its results."""
     wait([sentinel])
+    _State.orphaned = True
     with contextlib.suppress(Exception):
-        log.logger().warning("runner is gone; worker exits")
+        log.logger().warning("runner is gone; worker ends its process group")
+    if _State.leads_group:
+        groups.send(os.getpid(), signal.SIGTERM)
+        deadline = time.monotonic() + groups.KILL_GRACE_SECONDS
+        while _State.in_chunk and time.monotonic() < deadline:
+            time.sleep(0.01)  # the main thread has nothing to wait on for us
+        groups.send(os.getpid(), signal.SIGKILL)  # this worker last of all
     os._exit(EXIT_ORPHANED)
 
 

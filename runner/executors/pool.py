@@ -45,7 +45,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, ClassVar
 
-from runner import log, worker
+from runner import groups, log, worker
 from runner.context import warm_forkserver
 from runner.errors import (
     ArgumentsError,
@@ -70,8 +70,8 @@ PREFETCH_MAX_BYTES = 16 * 1024
 PREFETCH_BELOW_SECONDS = 0.005
 # How long close() lets workers finish and exit before terminating them.
 EXIT_GRACE_SECONDS = 10.0
-# After SIGTERM, how long a worker has before SIGKILL.
-KILL_GRACE_SECONDS = 2.0
+# After SIGTERM, how long a worker and its process group have before SIGKILL.
+KILL_GRACE_SECONDS = groups.KILL_GRACE_SECONDS
 
 _LIKELY_CAUSE = {
     signal.SIGKILL: "killed by SIGKILL: out of memory? (the kernel's OOM killer sends it)",
@@ -162,6 +162,7 @@ class PoolExecutor(Executor):
         self._chunk_seconds: float | None = None  # moving average of the chunks' run time
         self._halt: Any = None  # a shared byte set on a stop: workers then run no chunk
         self._worker_limit = setup.workers  # lowered if the system refuses more processes
+        self._groups = groups.Groups()  # groups of ended workers that may have members left
         self._log = log.logger()
 
     # -- the dispatch loop -------------------------------------------------
@@ -362,8 +363,10 @@ class PoolExecutor(Executor):
         which 10,000 one-task processes would run out of."""
         for process in [p for p in self._retired if p.exitcode is not None]:
             process.join()
+            self._groups.end([process.pid])  # what its task started and left running
             process.close()
             self._retired.remove(process)
+        self._groups.sweep()
 
     def _bury(self, w: _Worker, pending: deque[Chunk]) -> Iterator[Outcome]:
         """``w`` died: fail the chunk it was running, hand back the ones it had not begun."""
@@ -418,6 +421,7 @@ class PoolExecutor(Executor):
         if exitcode is None:  # its pipe is gone: it is of no more use
             w.process.kill()
             w.process.join(KILL_GRACE_SECONDS)
+        self._groups.end([w.pid])  # what its tasks started dies with it
         with contextlib.suppress(OSError):
             w.conn.close()
         return failure, cause
@@ -438,13 +442,11 @@ class PoolExecutor(Executor):
 
     @staticmethod
     def _terminate(w: _Worker) -> str:
-        """Stop ``w`` (SIGTERM, then SIGKILL after a grace period); say how it ended."""
-        w.process.terminate()
-        w.process.join(KILL_GRACE_SECONDS)
+        """Stop ``w`` and its process group (SIGTERM, then SIGKILL after the kill grace);
+        say how it ended."""
+        _stop_all([w.process])
         how = "stopped with SIGTERM"
-        if w.process.exitcode is None:  # it ignores SIGTERM
-            w.process.kill()
-            w.process.join(KILL_GRACE_SECONDS)
+        if w.process.exitcode == -signal.SIGKILL:  # it outlived SIGTERM
             how = f"killed with SIGKILL after ignoring SIGTERM for {KILL_GRACE_SECONDS:g}s"
         with contextlib.suppress(OSError):
             w.conn.close()
@@ -490,6 +492,7 @@ class PoolExecutor(Executor):
                 child_conn.close()
                 raise
             child_conn.close()
+            groups.adopt(process.pid)
             w = _Worker(process, parent_conn, started)
             self._workers.append(w)
         finally:
@@ -500,28 +503,40 @@ class PoolExecutor(Executor):
 
     def close(self, *, cancel: bool = False) -> None:
         processes = [w.process for w in self._workers] + self._retired
-        if cancel:
-            for p in processes:
-                if p.is_alive():
-                    p.terminate()
-            _join_all(processes, KILL_GRACE_SECONDS, [])
-        else:
+        if not cancel:
             for w in self._workers:
                 with contextlib.suppress(OSError):
                     w.conn.send(None)
             queues = [obj for obj in self.setup.init.shared.values()
                       if isinstance(obj, multiprocessing.queues.Queue)]
             _join_all(processes, EXIT_GRACE_SECONDS, queues)
-        for p in processes:
-            if p.is_alive():
-                self._log.warning("worker did not exit; killing it", worker_pid=p.pid)
-                p.kill()
-                p.join(KILL_GRACE_SECONDS)
+            for p in processes:
+                if p.is_alive():
+                    self._log.warning("worker did not exit; stopping it", worker_pid=p.pid)
+        # Also after a clean exit: what tasks started and left running ends with the job.
+        _stop_all(processes)
+        self._groups.finish()
         for w in self._workers:
             with contextlib.suppress(OSError):
                 w.conn.close()
         self._workers.clear()
         self._retired.clear()
+
+
+def _stop_all(processes: list[Any]) -> None:
+    """Stop workers and their process groups: SIGTERM to each group (the task's
+    ``finally`` runs), SIGKILL to each group left after the kill grace; reap them all."""
+    ending = groups.Groups()
+    ending.end(p.pid for p in processes if p.pid is not None)
+    for p in processes:  # one not yet in a group of its own (still starting)
+        if p.exitcode is None and not groups.alive(p.pid):
+            p.terminate()
+    _join_all(processes, KILL_GRACE_SECONDS, [])
+    for p in processes:
+        if p.exitcode is None:
+            p.kill()
+            p.join(KILL_GRACE_SECONDS)
+    ending.finish()
 
 
 def _one_by_one(chunk: Chunk) -> list[Chunk]:
