@@ -53,10 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mprun",
         description="Run Python functions in parallel as a YAML config describes.",
-        epilog="`mprun CONFIG...` is short for `mprun run CONFIG...`. Exit codes: 0 ok, "
-               "1 a task failed, 2 invalid config or usage, 74 stdout or the run's own "
-               "files could not be written, 75 another run of the config is still going, "
-               "130 SIGINT, 143 SIGTERM.",
+        epilog="`mprun CONFIG...` is short for `mprun run CONFIG...`. Exit codes: 0 ok, 1 a "
+               "task failed, 2 invalid config or usage, 74 stdout or the run's files cannot be "
+               "written, 75 another run of the config is still going, 130 SIGINT, 143 SIGTERM.",
     )
     parser.add_argument("--version", action="version", version=f"mprun {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

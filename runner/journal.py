@@ -23,7 +23,7 @@ from runner.errors import RunFilesError
 from runner.jsonable import dumps_line
 from runner.observe import Finished, Observer
 from runner.redact import redact
-from runner.runfiles import AppendFile
+from runner.runfiles import AppendFile, open_append
 from runner.spans import gaps, runs
 from runner.work import Outcome
 
@@ -36,12 +36,7 @@ class Journal(Observer):
     def __init__(self, path: str | None,
                  on_error: Callable[[RunFilesError], None] | None = None) -> None:
         self._on_error = on_error
-        self._file: AppendFile | None = None
-        if path:
-            try:
-                self._file = AppendFile(path)
-            except RunFilesError as error:
-                self._failed(error)
+        self._file: AppendFile | None = open_append(path, self._failed)
 
     def finished(self, event: Finished) -> None:
         self.record(event.job, event.outcome, attempt=event.attempt, mode=event.mode)

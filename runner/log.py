@@ -37,7 +37,7 @@ from typing import Any, BinaryIO, cast
 from runner.errors import RunFilesError
 from runner.jsonable import dumps_compact
 from runner.redact import redact_event
-from runner.runfiles import AppendFile
+from runner.runfiles import AppendFile, open_append
 from runner.work import current_task
 
 __all__ = ["TornLineWarning", "configure", "configured", "get_logger", "logger", "read_jsonl"]
@@ -63,12 +63,7 @@ class _LogFile:
 
     def __init__(self, path: str | None, on_error: OnError) -> None:
         self._on_error = on_error
-        self._file: AppendFile | None = None
-        if path:
-            try:
-                self._file = AppendFile(path)
-            except RunFilesError as error:
-                on_error(error)
+        self._file: AppendFile | None = open_append(path, on_error)
 
     def write(self, data: bytes) -> None:
         file = self._file

@@ -24,11 +24,12 @@ import contextlib
 import errno
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from runner.errors import RunFilesError
 
-__all__ = ["AppendFile", "RunFiles", "cannot_write", "write_whole"]
+__all__ = ["AppendFile", "RunFiles", "cannot_write", "open_append", "write_whole"]
 
 
 def cannot_write(path: str | os.PathLike[str], exc: OSError) -> RunFilesError:
@@ -91,6 +92,19 @@ class AppendFile:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def open_append(path: str | None, on_error: Callable[[RunFilesError], None]
+                ) -> AppendFile | None:
+    """``path`` opened as an :class:`AppendFile`; None without a path, or after telling
+    ``on_error`` why it cannot be opened."""
+    if not path:
+        return None
+    try:
+        return AppendFile(path)
+    except RunFilesError as error:
+        on_error(error)
+        return None
 
 
 def write_whole(path: Path, data: bytes) -> None:

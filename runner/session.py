@@ -113,9 +113,7 @@ def run(
     """
     started = time.perf_counter()
     # Before any job module is imported or task runs: a task's os.chdir() moves nothing.
-    source = target.source if isinstance(target, Config) else target
-    workdir.ensure_cwd([path for path in (source, log_dir) if path is not None])
-    log_dir = workdir.log_root(log_dir)
+    log_dir = workdir.settle(target.source if isinstance(target, Config) else target, log_dir)
     config = _checked(target, only, start_method)
     selected = select_jobs(config, only)
     context = _context(config, start_method)
@@ -126,17 +124,25 @@ def run(
         watch.waiting_for_lock(holder, config.source, wait)
 
     with runlock.locked(log_dir, config.source, wait=wait, on_wait=on_wait) as lock:
-        resumed = None
-        if resume is not None:  # under the lock: that run cannot still be adding results
-            from runner import resume as resuming
-
-            resumed = resuming.match(log_dir, resume, config, plans, force=force)
-            plans = {name: replace(plan, reused=resumed.reused.get(name, {}))
-                     for name, plan in plans.items()}
+        # Under the lock: the run resumed cannot still be adding results.
+        resumed, plans = _resumed(log_dir, resume, config, plans, force)
         options = RunOptions(log_dir, log_level, stdout_to_stderr, grace)
         # A run's seconds do not count the time it waited for the lock.
         return _Run(config, selected, plans, context=context, observers=watch, options=options,
                     resumed=resumed).execute(lock, started=started + lock.waited)
+
+
+def _resumed(log_dir: Path | None, resume: str | None, config: Config, plans: dict[str, Plan],
+             force: bool) -> tuple[Resumed | None, dict[str, Plan]]:
+    """The run ``resume`` names (``runner.resume.match``) and the plans with its results
+    to reuse; (None, the plans) without ``resume``."""
+    if resume is None:
+        return None, plans
+    from runner import resume as resuming
+
+    resumed = resuming.match(log_dir, resume, config, plans, force=force)
+    return resumed, {name: replace(plan, reused=resumed.reused.get(name, {}))
+                     for name, plan in plans.items()}
 
 
 def _checked(target: str | os.PathLike[str] | Config, only: Sequence[str] | None,

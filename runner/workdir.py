@@ -19,7 +19,16 @@ from pathlib import Path
 
 from runner.errors import UsageError
 
-__all__ = ["ensure_cwd", "log_root"]
+__all__ = ["ensure_cwd", "log_root", "settle"]
+
+
+def settle(source: str | os.PathLike[str] | None,
+           log_dir: str | os.PathLike[str] | None) -> Path | None:
+    """Before anything is read or run: a working directory that exists, given the config
+    ``source`` and ``log_dir`` (:func:`ensure_cwd`), and ``log_dir`` made absolute
+    (:func:`log_root`)."""
+    ensure_cwd([path for path in (source, log_dir) if path is not None])
+    return log_root(log_dir)
 
 
 def ensure_cwd(paths: Iterable[str | os.PathLike[str]]) -> None:
