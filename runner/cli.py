@@ -53,9 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mprun",
         description="Run Python functions in parallel as a YAML config describes.",
-        epilog="`mprun CONFIG...` is short for `mprun run CONFIG...`. Exit codes: 0 ok, "
-               "1 a task failed, 2 invalid config or usage, 75 another run of the config "
-               "is still going, 130 SIGINT, 143 SIGTERM.",
+        epilog="`mprun CONFIG...` is short for `mprun run CONFIG...`. Exit codes: 0 ok, 1 a "
+               "task failed, 2 invalid config or usage, 74 stdout or the run's files cannot be "
+               "written, 75 another run of the config is still going, 130 SIGINT, 143 SIGTERM.",
     )
     parser.add_argument("--version", action="version", version=f"mprun {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -130,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with signals.outside_runs(keep=argv is None):
+            _settle_paths(options)
             if options.command == "schema":
                 return _schema()
             if options.command == "validate":
@@ -154,6 +155,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_code_for(exc)
     except KeyboardInterrupt:  # before a run's own handlers are in place
         return EXIT_INTERRUPTED + signal.SIGINT
+
+
+def _settle_paths(options: argparse.Namespace) -> None:
+    """Before anything is read: a working directory that exists (``runner.workdir``), and
+    the log folder made absolute, once, so that a task's ``os.chdir()`` moves nothing."""
+    from runner import workdir
+
+    log_dir = getattr(options, "log_dir", None)
+    workdir.ensure_cwd([*getattr(options, "configs", ()), *([log_dir] if log_dir else [])])
+    if options.command == "run":
+        options.log_dir = str(workdir.log_root(log_dir))
 
 
 def _print_problem(exc: MprunError) -> None:
@@ -336,7 +348,7 @@ def _run_one(config: Config, path: str, options: argparse.Namespace,
              observers: Sequence[Observer]) -> tuple[dict[str, Any], int, RunReport | None]:
     """Run one config: its ``--json`` document, its exit code and its report (None when
     it did not run: locked by another run, or a refused ``--resume``)."""
-    from runner.errors import RunLocked, UsageError
+    from runner.errors import RunFilesError, RunLocked, UsageError
     from runner.report import invalid_document
     from runner.session import DEFAULT_GRACE, run
 
@@ -354,6 +366,12 @@ def _run_one(config: Config, path: str, options: argparse.Namespace,
     except UsageError as exc:  # --resume refused (it takes one config): nothing ran
         _print_problem(exc)
         return invalid_document(path, [exc]), exc.exit_code, None
+    except RunFilesError as exc:  # the log folder cannot be written: nothing ran
+        print(f"mprun: {exc}", file=sys.stderr, flush=True)
+        return (invalid_document(path, [exc], status="failed", exit_code=exc.exit_code),
+                exc.exit_code, None)
+    if report.error is not None:  # mid-run: the report, from memory, is printed still
+        print(f"mprun: {report.error}", file=sys.stderr, flush=True)
     return report.as_dict(), report.exit_code, report
 
 

@@ -6,6 +6,7 @@
     ├── ConfigError ── JobImportError       exit 2: nothing ran
     ├── UsageError ── ResumeRefused          exit 2: nothing ran
     ├── OutputError                          exit 74: stdout could not be written
+    │   └── RunFilesError                    exit 74: nor could the run's own files
     ├── RunLocked                            exit 75
     ├── TaskFailed                           a task gave no result (recorded, exit 1)
     │   ├── WorkerCrashed
@@ -48,6 +49,7 @@ __all__ = [
     "ResultError",
     "ResultsDiffer",
     "ResumeRefused",
+    "RunFilesError",
     "RunLocked",
     "TaskFailed",
     "TaskTimeout",
@@ -60,7 +62,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_TASK_FAILED = 1
 EXIT_USAGE = 2  # an invalid config or command line; nothing ran
-EXIT_IO = 74  # mprun's own output could not be written (EX_IOERR)
+EXIT_IO = 74  # mprun's own output or run files could not be written (EX_IOERR)
 EXIT_LOCKED = 75  # another run of the same config holds its lock (EX_TEMPFAIL: try later)
 EXIT_INTERRUPTED = 128  # plus the signal's number: 130 SIGINT, 143 SIGTERM
 
@@ -114,6 +116,19 @@ class OutputError(MprunError):
     stream, an encoding that cannot hold the text)."""
 
     exit_code = EXIT_IO
+
+
+class RunFilesError(OutputError):
+    """Raised (or recorded, mid-run) when a file or folder of the run's own cannot be
+    written: the log folder, its lock, a log file, ``results.jsonl``, ``summary.json``
+    (a full disk, a read-only or removed folder, a path that is a file or ``/proc``).
+
+    ``path`` is absolute; ``reason`` is the system's words (``No space left on device``).
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"cannot write {path}: {reason}")
 
 
 class RunLocked(MprunError):

@@ -5,17 +5,25 @@ that had come back. A map chunk's consecutive successes share one line
 (``first``, ``values``) so a million tiny tasks are not a million writes; a
 failed task always has a line of its own. A failure's message has secret
 values masked, as in the logs (``runner.redact``); results are data, kept as is.
+
+A write the disk cannot complete is cut back (``runner.runfiles``), so the file
+holds whole lines only; the failure goes to ``on_error`` (the run then starts
+no more tasks, exit 74) and nothing more is written: the report, built from
+memory, still has every result.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import IO, Any
+from collections.abc import Callable
+from typing import Any
 
+from runner.errors import RunFilesError
 from runner.jsonable import dumps_line
 from runner.observe import Finished, Observer
 from runner.redact import redact
+from runner.runfiles import AppendFile, open_append
 from runner.spans import gaps, runs
 from runner.work import Outcome
 
@@ -25,8 +33,10 @@ __all__ = ["Journal"]
 class Journal(Observer):
     """Writes each finished chunk's lines; an observer of the run (``runner.observe``)."""
 
-    def __init__(self, path: str | None) -> None:
-        self._file: IO[bytes] | None = open(path, "ab", buffering=0) if path else None  # noqa: SIM115
+    def __init__(self, path: str | None,
+                 on_error: Callable[[RunFilesError], None] | None = None) -> None:
+        self._on_error = on_error
+        self._file: AppendFile | None = open_append(path, self._failed)
 
     def finished(self, event: Finished) -> None:
         self.record(event.job, event.outcome, attempt=event.attempt, mode=event.mode)
@@ -35,17 +45,30 @@ class Journal(Observer):
                mode: str | None = None) -> None:
         if self._file is None:
             return
-        self._file.write(b"".join(_dump(line) for line in _lines(job, outcome, attempt, mode)))
+        self._write(b"".join(_dump(line) for line in _lines(job, outcome, attempt, mode)))
 
     def reused(self, job: str, values: dict[int, Any], run_id: str) -> None:
         """Record results taken over from run ``run_id`` (``--resume``), so that this
         run's journal is whole and can be resumed in turn."""
         if self._file is None or not values:
             return
-        self._file.write(b"".join(
+        self._write(b"".join(
             dumps_line({"job": job, "first": start, "status": "ok",
                         "values": [values[t] for t in range(start, stop)], "reused": run_id})
             for start, stop in runs(sorted(values))))
+
+    def _write(self, data: bytes) -> None:
+        assert self._file is not None
+        try:
+            self._file.write(data)
+        except RunFilesError as error:
+            self.close()
+            self._failed(error)
+
+    def _failed(self, error: RunFilesError) -> None:
+        if self._on_error is None:
+            raise error
+        self._on_error(error)
 
     def close(self) -> None:
         if self._file is not None:

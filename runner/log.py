@@ -9,7 +9,11 @@ key (``password``, ``token``, ...) are written as ``"***"`` (``runner.redact``).
 Each line is one ``write(2)`` to a file opened for appending, so lines from
 threads never interleave, and a process killed mid-write leaves at most one
 torn line, at the end of its own file: :func:`read_jsonl` skips it with a
-:class:`TornLineWarning`.
+:class:`TornLineWarning`. A write the disk takes only part of is completed or
+cut back (``runner.runfiles``), so a full disk tears no line. A log file that
+cannot be opened or written never fails the code that logs: its first failure
+goes to ``on_error`` (the runner's: the run stops, exit 74) or, in a worker,
+is one line on stderr, and the worker goes on without its log.
 
 The runner configures logging per run with :func:`configured`, which puts
 back what was there before (structlog's ``configure`` / ``reset_defaults``)
@@ -27,18 +31,57 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Iterator, MutableMapping
-from typing import IO, Any
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any, BinaryIO, cast
 
+from runner.errors import RunFilesError
 from runner.jsonable import dumps_compact
 from runner.redact import redact_event
+from runner.runfiles import AppendFile, open_append
 from runner.work import current_task
 
 __all__ = ["TornLineWarning", "configure", "configured", "get_logger", "logger", "read_jsonl"]
 
+OnError = Callable[[RunFilesError], None]
+
 _static: dict[str, Any] = {}
-_file: IO[bytes] | None = None
+_file: _LogFile | None = None
 _configured_pid: int | None = None
+
+
+def _tell_stderr(error: RunFilesError) -> None:
+    """A worker's log file failed: said once, on stderr; the worker goes on."""
+    line = f"mprun: worker {os.getpid()}: {error}; its log lines are dropped from here on\n"
+    with contextlib.suppress(OSError):
+        os.write(2, line.encode(errors="backslashreplace"))
+
+
+class _LogFile:
+    """structlog's file: each line one checked write. After the first failure (told to
+    ``on_error``) lines are dropped: the disk is full or the folder gone, and a task
+    that logs must not fail for it. Without a path, every line is dropped."""
+
+    def __init__(self, path: str | None, on_error: OnError) -> None:
+        self._on_error = on_error
+        self._file: AppendFile | None = open_append(path, on_error)
+
+    def write(self, data: bytes) -> None:
+        file = self._file
+        if file is None:
+            return
+        try:
+            file.write(data)
+        except RunFilesError as error:
+            self.close()
+            self._on_error(error)
+
+    def flush(self) -> None:
+        """Nothing to do: writes are unbuffered."""
+
+    def close(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
 
 
 def _add_static(_logger: Any, _name: str,
@@ -53,14 +96,19 @@ def _dumps(obj: Any, default: Any = None) -> bytes:
     return dumps_compact(obj)
 
 
-def configure(*, path: str | None, run_id: str, process: str, level: str = "info") -> None:
-    """Send this process's log lines to ``path`` (appending), tagged with run and process."""
+def configure(*, path: str | None, run_id: str, process: str, level: str = "info",
+              on_error: OnError | None = None) -> None:
+    """Send this process's log lines to ``path`` (appending), tagged with run and process.
+
+    ``on_error`` is told the first failure to open or write ``path``; by default it
+    is one line on stderr (what a worker does).
+    """
     import structlog
 
     global _file, _configured_pid
     if _file is not None and _configured_pid == os.getpid():
         _file.close()
-    _file = open(path, "ab", buffering=0) if path else open(os.devnull, "ab")  # noqa: SIM115
+    _file = _LogFile(path, on_error or _tell_stderr)
     _configured_pid = os.getpid()
     _static.clear()
     _static.update(run_id=run_id, pid=os.getpid(), process=process)
@@ -75,14 +123,15 @@ def configure(*, path: str | None, run_id: str, process: str, level: str = "info
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]),
-        logger_factory=structlog.BytesLoggerFactory(_file),
+        # _LogFile has the write() and flush() that BytesLogger uses of a BinaryIO.
+        logger_factory=structlog.BytesLoggerFactory(cast(BinaryIO, _file)),
         cache_logger_on_first_use=False,
     )
 
 
 @contextlib.contextmanager
-def configured(*, path: str | None, run_id: str, process: str,
-               level: str = "info") -> Iterator[None]:
+def configured(*, path: str | None, run_id: str, process: str, level: str = "info",
+               on_error: OnError | None = None) -> Iterator[None]:
     """:func:`configure` for the ``with`` block; then the file is closed and structlog's
     configuration is what it was before (its defaults, if nobody had configured it)."""
     import structlog
@@ -91,7 +140,7 @@ def configured(*, path: str | None, run_id: str, process: str,
     before = structlog.get_config() if structlog.is_configured() else None
     saved = (_file, _configured_pid, dict(_static))
     _file = None  # a caller's own file (an enclosing run's) stays open
-    configure(path=path, run_id=run_id, process=process, level=level)
+    configure(path=path, run_id=run_id, process=process, level=level, on_error=on_error)
     try:
         yield
     finally:

@@ -17,18 +17,20 @@ from typing import Any
 
 from runner.errors import (
     EXIT_INTERRUPTED,
+    EXIT_IO,
     EXIT_OK,
     EXIT_TASK_FAILED,
     EXIT_USAGE,
     ConfigError,
     ConfigIssue,
+    RunFilesError,
 )
 from runner.redact import MASK, is_secret, redact
 from runner.work import TaskError
 
-__all__ = ["CompareEntry", "JobReport", "RunReport", "failure_lines", "format_results",
-           "invalid_document", "job_status", "not_run_document", "render", "run_status",
-           "validated_document"]
+__all__ = ["CompareEntry", "JobReport", "RunReport", "failure_lines", "files_failed",
+           "format_results", "invalid_document", "job_status", "not_run_document", "render",
+           "run_status", "validated_document"]
 
 # How much of a job's results the human summary shows before shortening.
 SHOWN_RESULTS = 10
@@ -90,6 +92,7 @@ class RunReport:
     not_run: list[str] = field(default_factory=list)
     resumed_from: str | None = None  # --resume RUN_ID
     resume_notes: list[str] = field(default_factory=list)  # changes --force let through
+    error: RunFilesError | None = None  # the run's own files could not be written
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` document (DESIGN.md, "Command line"); also ``summary.json``.
@@ -109,6 +112,9 @@ class RunReport:
         if self.resumed_from:
             doc["resumed_from"] = self.resumed_from
             doc["resume_notes"] = list(self.resume_notes)
+        if self.error is not None:
+            doc["error"] = {"type": type(self.error).__name__, "path": self.error.path,
+                            "message": str(self.error)}
         return doc
 
 
@@ -131,6 +137,15 @@ def run_status(jobs: list[JobReport], signum: int | None) -> tuple[str, int]:
     if any(job.status != "ok" for job in jobs):
         return "failed", EXIT_TASK_FAILED
     return "ok", EXIT_OK
+
+
+def files_failed(report: RunReport, error: RunFilesError) -> None:
+    """The run's own files could not be written: status ``failed`` and exit 74 (an
+    interrupted run stays ``interrupted``, with its signal's code); the first error kept."""
+    if report.error is None:
+        report.error = error
+    if report.status != "interrupted":
+        report.status, report.exit_code = "failed", EXIT_IO
 
 
 def _shown_shared(shared: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +279,8 @@ def render(report: RunReport) -> str:
         lines.append("  shared:")
         lines += [f"    {name} = {MASK if is_secret(name) else _short(value)}"
                   for name, value in report.shared.items()]
+    if report.error is not None:
+        lines.append(f"  error: {report.error}")
     where = f"  logs: {report.log_dir}" if report.log_dir else ""
     lines.append(f"{report.status} (exit {report.exit_code}) in {report.seconds:.2f}s{where}")
     return "\n".join(lines)

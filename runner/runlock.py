@@ -19,6 +19,7 @@ Different configs have different files and never block each other.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import RunLocked
+from runner.runfiles import cannot_write
 
 __all__ = ["LOCK_DIR", "RunLock", "acquire", "holder", "lock_path", "locked"]
 
@@ -68,13 +70,19 @@ class RunLock:
     waited: float = 0.0  # seconds spent waiting for another run to end
 
     def describe(self, run_id: str, config: str) -> None:
-        """Write who holds the lock, for a run that finds it busy."""
+        """Write who holds the lock, for a run that finds it busy (RunFilesError if the
+        disk is full)."""
         if self.fd is None:
             return
         info = {"pid": os.getpid(), "run_id": run_id, "config": config,
                 "started": datetime.now(UTC).isoformat(timespec="seconds")}
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, json.dumps(info).encode() + b"\n", 0)
+        data = json.dumps(info).encode() + b"\n"
+        try:
+            os.ftruncate(self.fd, 0)
+            if os.pwrite(self.fd, data, 0) != len(data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        except OSError as exc:
+            raise cannot_write(self.path, exc) from None
 
     def release(self) -> None:
         if self.fd is None:
@@ -101,13 +109,20 @@ def acquire(log_dir: str | os.PathLike[str], config: str | os.PathLike[str], *,
             on_wait: Callable[[dict[str, Any]], None] | None = None) -> RunLock:
     """Take ``config``'s lock, waiting up to ``wait`` seconds for another run to end.
 
-    Raises :class:`RunLocked` (with the holder's pid and run id) if it is still held.
+    Raises :class:`RunLocked` (with the holder's pid and run id) if it is still held,
+    and :class:`RunFilesError` if the lock's folder or file cannot be made.
     ``on_wait`` is called once, with the holder's details, before waiting.
     """
     global _fork_hook_installed
     path = lock_path(log_dir, config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_write(path.parent, exc) from None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     begun = time.monotonic()
     deadline = begun + max(wait, 0.0)
     told = False

@@ -30,6 +30,7 @@ from runner.observe import Finished, JobStart, Observers, Started, Tally
 from runner.plan import Plan, auto_chunksize
 from runner.reducers import reduce
 from runner.report import CompareEntry, JobReport, job_status
+from runner.runfiles import RunFiles
 from runner.signals import Stop
 from runner.work import Chunk, TaskError
 
@@ -59,17 +60,21 @@ def chunksize_for(cls: type[Executor], job: Job, plan: Plan, workers: int) -> in
 class Scheduler:
     """Runs one job at a time; remembers an interrupt or a stop so the caller can end."""
 
-    def __init__(self, *, backends: Backends, observers: Observers) -> None:
+    def __init__(self, *, backends: Backends, observers: Observers,
+                 files: RunFiles | None = None) -> None:
         self.backends = backends
         self.observers = observers
         self.stop = backends.scope.stop
+        self.files = files or RunFiles()
         self.interrupted: Interrupted | None = None
-        self.stopped = False  # a job with on_error: stop failed: run no more
+        # A job with on_error: stop failed, or the run's files cannot be written: run no more.
+        self.stopped = False
 
     @property
     def done(self) -> bool:
         """Whether the run must start no further job."""
-        return self.interrupted is not None or self.stopped or self.stop.requested
+        return (self.interrupted is not None or self.stopped or self.stop.requested
+                or self.files.error is not None)
 
     def run_job(self, name: str, job: Job, plan: Plan) -> JobReport:
         modes = job.modes()
@@ -132,11 +137,11 @@ class Scheduler:
             last_try = attempt > job.retries
             for outcome in executor.run(chunks):
                 observers.finished(Finished(name, outcome, attempt, tag))
-                if job.on_error == "stop" and outcome.errors and (
-                        last_try or any(map(final, outcome.errors))):
+                if self.files.error is not None or (job.on_error == "stop" and outcome.errors and (
+                        last_try or any(map(final, outcome.errors)))):
                     self.stopped = True
                     break
-            if self.stopped:  # on_error: stop: what still runs is cut short
+            if self.stopped:  # on_error: stop, or the files failed: what still runs is cut short
                 executor.close(cancel=True)
             # Failures of earlier rounds that were final stay final: only the rest go on.
             again = sorted(task for task, error in tally.failed.items() if not final(error))
@@ -176,9 +181,11 @@ class Scheduler:
             self.interrupted = self.interrupted or exc
         except Exception as exc:
             errors.append(TaskError(-1, type(exc).__qualname__, f"reduce failed: {exc}"))
+        cut_short = self.files.error is not None and first.tally.completed < len(plan)
         return JobReport(
             name=name, mode=modes[0], workers=first.workers,
-            status=job_status(interrupted=self.interrupted is not None, failed=bool(errors)),
+            status=job_status(interrupted=self.interrupted is not None,
+                              failed=bool(errors) or cut_short),
             tasks=len(plan), ok=first.tally.completed - failed_count, failed=failed_count,
             not_run=len(plan) - first.tally.completed, reused=len(plan.reused),
             seconds=sum(run.seconds for run in runs), results=first.tally.results,

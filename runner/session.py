@@ -31,10 +31,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner import checks, log, runlock, signals
+from runner import checks, log, runlock, signals, workdir
 from runner import context as mp_context
 from runner.config import Config, Job
-from runner.errors import Interrupted, UsageError
+from runner.errors import Interrupted, RunFilesError, UsageError
 from runner.executors import Backends, Executor, RunScope, executor_for
 from runner.imports import search_paths
 from runner.journal import Journal
@@ -42,7 +42,8 @@ from runner.jsonable import dumps_document
 from runner.loader import load_config
 from runner.observe import JobStart, Observer, Observers
 from runner.plan import Plan, plan_job
-from runner.report import JobReport, RunReport, run_status
+from runner.report import JobReport, RunReport, files_failed, run_status
+from runner.runfiles import RunFiles, cannot_write, write_whole
 from runner.scheduler import Scheduler
 from runner.shared import build, snapshot
 from runner.worker import WorkerInit
@@ -101,6 +102,9 @@ def run(
     ``log_dir``, still goes after ``wait`` seconds; :class:`ResumeRefused` when
     ``resume`` (an earlier run's folder under ``log_dir``, or ``latest``, whose
     successes are reused) names a run whose tasks differ, unless ``force``.
+    :class:`RunFilesError` when the log folder cannot be written (a file, read-only,
+    full) before any task ran; after that, such a failure starts no more tasks and is
+    in the report (``error``, ``exit_code`` 74). ``log_dir`` is made absolute at once.
     Task failures do not raise: they are in the report (``exit_code`` 1). The
     first SIGINT/SIGTERM starts no more tasks and gives running ones ``grace``
     seconds (0: none); a second signal, or the end of the grace, stops them:
@@ -108,6 +112,8 @@ def run(
     job, chunk and stop as it happens (``runner.observe``).
     """
     started = time.perf_counter()
+    # Before any job module is imported or task runs: a task's os.chdir() moves nothing.
+    log_dir = workdir.settle(target.source if isinstance(target, Config) else target, log_dir)
     config = _checked(target, only, start_method)
     selected = select_jobs(config, only)
     context = _context(config, start_method)
@@ -118,17 +124,25 @@ def run(
         watch.waiting_for_lock(holder, config.source, wait)
 
     with runlock.locked(log_dir, config.source, wait=wait, on_wait=on_wait) as lock:
-        resumed = None
-        if resume is not None:  # under the lock: that run cannot still be adding results
-            from runner import resume as resuming
-
-            resumed = resuming.match(log_dir, resume, config, plans, force=force)
-            plans = {name: replace(plan, reused=resumed.reused.get(name, {}))
-                     for name, plan in plans.items()}
+        # Under the lock: the run resumed cannot still be adding results.
+        resumed, plans = _resumed(log_dir, resume, config, plans, force)
         options = RunOptions(log_dir, log_level, stdout_to_stderr, grace)
         # A run's seconds do not count the time it waited for the lock.
         return _Run(config, selected, plans, context=context, observers=watch, options=options,
                     resumed=resumed).execute(lock, started=started + lock.waited)
+
+
+def _resumed(log_dir: Path | None, resume: str | None, config: Config, plans: dict[str, Plan],
+             force: bool) -> tuple[Resumed | None, dict[str, Plan]]:
+    """The run ``resume`` names (``runner.resume.match``) and the plans with its results
+    to reuse; (None, the plans) without ``resume``."""
+    if resume is None:
+        return None, plans
+    from runner import resume as resuming
+
+    resumed = resuming.match(log_dir, resume, config, plans, force=force)
+    return resumed, {name: replace(plan, reused=resumed.reused.get(name, {}))
+                     for name, plan in plans.items()}
 
 
 def _checked(target: str | os.PathLike[str] | Config, only: Sequence[str] | None,
@@ -168,17 +182,19 @@ class _Run:
         self.resumed = resumed
         self.run_id = new_run_id()
         self.run_dir: Path | None = None
+        self.files = RunFiles()  # the first of the run's files that could not be written
 
     def execute(self, lock: runlock.RunLock, *, started: float) -> RunReport:
         signals.run_begins()  # a signal from here on ends the run with its summary
         self.run_id, self.run_dir = _make_run_dir(self.options.log_dir, self.run_id,
                                                   self.config)
         lock.describe(self.run_id, self.config.source or self.config.display_name())
-        with self._logging() as logger, contextlib.closing(Journal(self._path("results.jsonl"))
-                                                           ) as journal:
+        with self._logging() as logger, contextlib.closing(
+                Journal(self._path("results.jsonl"), self.files.failed)) as journal:
             logger.info("run started", config=self.config.source, jobs=list(self.selected),
                         start_method=self.context.get_start_method())
             self._record_tasks(journal)
+            self.files.check()  # nothing has run yet: the error alone, no report
             self.observers.run_started(self.run_id, self._path(""))
             # The journal first: what an observer of the caller's sees is on disk already.
             observers = Observers([journal, _RunLog()]).extended(*self.observers.observers)
@@ -187,17 +203,30 @@ class _Run:
             try:
                 with Backends(scope) as backends:
                     backends.open(_executor_classes(self.selected))
-                    scheduler = Scheduler(backends=backends, observers=observers)
+                    scheduler = Scheduler(backends=backends, observers=observers,
+                                          files=self.files)
                     reports, signum, final_shared = self._jobs(scheduler, shared)
             finally:
                 scope.stop.close()
             report = self._report(reports, final_shared, signum, time.perf_counter() - started)
-            observers.run_finished(report)
-            if self.run_dir:
-                (self.run_dir / "summary.json").write_bytes(dumps_document(report.as_dict()))
             logger.info("run finished", status=report.status, exit_code=report.exit_code,
                         seconds=round(report.seconds, 4))
+            self._finish(report, observers)
         return report
+
+    def _finish(self, report: RunReport, observers: Observers) -> None:
+        """Tell the observers, and write ``summary.json`` (whole, or not at all). A run
+        whose files failed ends ``failed`` with exit 74, its report built from memory."""
+        if self.files.error is not None:
+            files_failed(report, self.files.error)
+        observers.run_finished(report)
+        if self.run_dir is None:
+            return
+        try:
+            write_whole(self.run_dir / "summary.json", dumps_document(report.as_dict()))
+        except RunFilesError as error:
+            self.files.failed(error)
+            files_failed(report, error)
 
     def _jobs(self, scheduler: Scheduler, shared: dict[str, Any]
               ) -> tuple[list[JobReport], int | None, dict[str, Any]]:
@@ -241,7 +270,8 @@ class _Run:
     def _logging(self) -> Iterator[Any]:
         """The runner's logging for this run, undone when it ends (``runner.log``)."""
         with log.configured(path=self._path("runner.jsonl"), run_id=self.run_id,
-                            process="runner", level=self.options.log_level):
+                            process="runner", level=self.options.log_level,
+                            on_error=self.files.failed):
             yield log.logger()
 
     def _record_tasks(self, journal: Journal) -> None:
@@ -250,7 +280,10 @@ class _Run:
         if self.run_dir:
             from runner.resume import MANIFEST, write_manifest
 
-            write_manifest(self.run_dir / MANIFEST, self.run_id, self.config, self.plans)
+            try:
+                write_manifest(self.run_dir / MANIFEST, self.run_id, self.config, self.plans)
+            except OSError as exc:
+                self.files.failed(cannot_write(self.run_dir / MANIFEST, exc))
         if self.resumed is not None:
             log.logger().info("resuming", run=self.resumed.run_id, changes=self.resumed.notes,
                               reused={name: len(plan.reused)
@@ -300,20 +333,21 @@ def _make_run_dir(log_dir: str | os.PathLike[str] | None, run_id: str, config: C
     """Create the run's folder under ``log_dir``, never one that exists already: on a clash
     ``run_id`` is replaced by a fresh one. Point ``latest`` and ``latest-NAME`` (the
     config's newest run, ``runner.resume.latest_link``) at it. Return the run id and the
-    folder."""
+    folder; RunFilesError if it cannot be made."""
     from runner.resume import latest_link
 
     if log_dir is None:
         return run_id, None
     root = Path(log_dir)
-    root.mkdir(parents=True, exist_ok=True)
     for attempt in itertools.count(1):
         run_dir = root / run_id
         try:
-            run_dir.mkdir()
+            run_dir.mkdir(parents=True)
             break
         except FileExistsError:
             run_id = new_run_id(RUN_ID_HEX if attempt < RUN_ID_RETRIES else 2 * RUN_ID_HEX)
+        except OSError as exc:  # a full disk, a read-only folder, a file in the way
+            raise cannot_write(run_dir, exc) from None
     for link in ("latest", latest_link(config)):
         temporary = root / f".{link}-{run_id}"
         try:
