@@ -4,10 +4,13 @@ Data flow for one job::
 
     Plan ── chunks ──> executor (its mode's class) ── started / outcomes, any order ──┐
                         borrows the run's backend                                     │
-    Observers <── Started(job, first, count, pid, time) / Finished(outcome) ──────────┘
+    Observers <── Started(job, first, count, pid, time) / Finished(vetted outcome) ───┘
       Tally (results in task order, failures, counts), Journal (results.jsonl), the CLI ...
     then retry rounds (each failed task that ``retry_on`` names again, as a chunk of
     its own), reduce, compare, and the JobReport.
+
+Each outcome is vetted first (``runner.vet``): a result that cannot be written as
+JSON fails its own task before the tally or the journal sees it.
 
 The scheduler never asks which mode it runs: the executor class says how many
 workers it takes and whether map items travel in chunks, and the run's
@@ -24,12 +27,13 @@ from typing import Any
 
 from runner import log
 from runner.config import Job
-from runner.errors import Interrupted, ResultsDiffer
+from runner.errors import Interrupted, ResultError, ResultsDiffer
 from runner.executors import Backends, Executor, executor_for
 from runner.observe import Finished, JobStart, Observers, Started, Tally
 from runner.plan import Plan, auto_chunksize
 from runner.reducers import reduce
 from runner.report import CompareEntry, JobReport, job_status
+from runner.vet import problem, vet
 from runner.work import Chunk, TaskError
 
 __all__ = ["Scheduler", "chunksize_for"]
@@ -129,7 +133,8 @@ class Scheduler:
 
         for attempt in range(1, job.retries + 2):
             last_try = attempt > job.retries
-            for outcome in executor.run(chunks):
+            for answer in executor.run(chunks):
+                outcome = vet(answer, name, attempt)  # before anything counts or writes it
                 observers.finished(Finished(name, outcome, attempt, tag))
                 if job.on_error == "stop" and outcome.errors and (
                         last_try or any(map(final, outcome.errors))):
@@ -175,6 +180,10 @@ class Scheduler:
             self.interrupted = self.interrupted or exc
         except Exception as exc:
             errors.append(TaskError(-1, type(exc).__qualname__, f"reduce failed: {exc}"))
+        unwritable = None if reduced is None else problem(reduced)
+        if unwritable is not None:  # a reducer of its own returned it
+            errors.append(TaskError.of(-1, ResultError(f"reduce failed: {unwritable}")))
+            reduced = None
         return JobReport(
             name=name, mode=modes[0], workers=first.workers,
             status=job_status(interrupted=self.interrupted is not None, failed=bool(errors)),
