@@ -23,7 +23,7 @@ class ExitingRepr:
         raise SystemExit(3)
 
 
-class Abort(BaseException):  # noqa: N818 (named as a library would name it)
+class Abort(BaseException):
     """A BaseException of a library's own, as KeyboardInterrupt is one."""
 
 
