@@ -25,6 +25,7 @@ from runner.errors import (
     Interrupted,
 )
 from runner.redact import MASK, is_secret, redact
+from runner.vet import problem as unwritable
 from runner.work import TaskError
 
 __all__ = ["CompareEntry", "JobReport", "RunReport", "failure_lines", "format_results",
@@ -135,7 +136,15 @@ def run_status(jobs: list[JobReport], signum: int | None) -> tuple[str, int]:
 
 
 def _shown_shared(shared: dict[str, Any]) -> dict[str, Any]:
-    return {name: MASK if is_secret(name) else value for name, value in shared.items()}
+    return {name: MASK if is_secret(name) else _writable(name, value)
+            for name, value in shared.items()}
+
+
+def _writable(name: str, value: Any) -> Any:
+    """``value``, or a note saying why it cannot be written (an item a task left in a
+    queue whose ``__repr__`` raises, say): the summary is written either way."""
+    why = unwritable(value, what=f"shared {name}")
+    return value if why is None else f"<not written: {why}>"
 
 
 def _short(value: Any) -> str:

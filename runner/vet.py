@@ -39,14 +39,8 @@ class _Unwritable(Exception):
 def vet(outcome: Outcome, job: str, attempt: int = 1) -> Outcome:
     """``outcome``, with each value that cannot be written replaced by ``None`` and its
     task failed as :class:`~runner.errors.ResultError` (the same object when all can)."""
-    try:
-        import orjson
-
-        orjson.dumps(outcome.values, default=_written_as,
-                     option=orjson.OPT_NON_STR_KEYS | WRITTEN_AS_OPTIONS)
+    if problem(outcome.values, MAX_DEPTH + 1) is None:
         return outcome
-    except BaseException as exc:
-        _reraise_interrupt(exc)
     values, errors = list(outcome.values), list(outcome.errors)
     failed = {error.task for error in errors}
     for index, value in enumerate(values):
@@ -56,14 +50,19 @@ def vet(outcome: Outcome, job: str, attempt: int = 1) -> Outcome:
             log.logger(job=job, task=task).error("a result could not be written", error=why)
             values[index] = None
             errors.append(TaskError.of(task, ResultError(why), attempts=attempt))
-    if len(errors) == len(outcome.errors):  # only a big int or an odd key: the slow path
+    if len(errors) == len(outcome.errors):  # each passes alone: nothing to fail
         return outcome
     errors.sort(key=lambda error: error.task)
     return Outcome(outcome.first, values, errors, outcome.seconds, outcome.pid)
 
 
-def problem(value: Any) -> str | None:
-    """Why ``value`` cannot be written as JSON, in words; None when it can."""
+def problem(value: Any, depth: int = MAX_DEPTH, what: str = "the result") -> str | None:
+    """Why ``value`` cannot be written as JSON, in words that call it ``what``; None
+    when it can (its lists and mappings nested at most ``depth`` levels).
+
+    One orjson call, then for what it refuses (an int beyond 64 bits, a tuple key,
+    nesting past its limit) the exact path once, as the journal takes it.
+    """
     import orjson
 
     try:
@@ -74,18 +73,17 @@ def problem(value: Any) -> str | None:
         except TypeError as exc:  # too deep, an int beyond 64 bits, an odd key; or below
             if exc.__cause__ is not None:
                 raise exc.__cause__ from None
-        if _deeper_than(value, MAX_DEPTH):
-            return f"the result is nested deeper than {MAX_DEPTH} levels"
+        if _deeper_than(value, depth):
+            return f"{what} is nested deeper than {depth} levels"
         dumps_compact(value, _written_as, WRITTEN_AS_OPTIONS)  # the exact, slower path
         return None
     except _Unwritable as exc:
         step, raised, culprit = exc.args
-        holder = "the result's" if culprit is value else \
-            f"the result holds a {_name(culprit)} whose"
+        holder = f"{what}'s" if culprit is value else f"{what} holds a {_name(culprit)} whose"
         return f"{holder} {step} raised {_describe(raised)}"
     except BaseException as exc:
         _reraise_interrupt(exc)
-        return f"the result could not be written as JSON: {_describe(exc)}"
+        return f"{what} could not be written as JSON: {_describe(exc)}"
 
 
 def _written_as(value: Any) -> Any:

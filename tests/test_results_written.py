@@ -78,6 +78,10 @@ def written(lines: list[dict[str, Any]]) -> dict[int, Any]:
     return values
 
 
+def tmp_logs(config: Path) -> Path:
+    return config.parent / "logs"  # where run_cli puts them
+
+
 def run_dir(result: CLIResult) -> Path:
     return Path(result.json()["log_dir"])
 
@@ -178,6 +182,24 @@ def test_the_human_summary_and_the_quiet_lines_are_written(
     quiet = run_cli("run", str(write_config(textwrap.dedent(HUMAN_CONFIG))), "--quiet")
     assert quiet.code == 1, quiet
     assert f"mprun: detached[1] failed: ResultError: {CASES['repr']}" in quiet.stderr, quiet
+
+
+def test_a_shared_value_that_cannot_be_written_is_a_note_in_the_summary(
+        run_cli: Callable[..., CLIResult], write_config: Callable[..., Path]) -> None:
+    """An object a task left in a shared queue is no result of a task: nothing fails, and
+    the summary shows why it is not written."""
+    path = write_config("""
+        shared: {q: queue}
+        jobs:
+          leave: {function: 'tests.written_tasks:leave_detached', mode: serial, args: [!ref q]}
+        """)
+    for output in ("--json", "--quiet"):
+        result = run_cli("run", str(path), output)
+        assert (result.code, result.stdout if output == "--quiet" else "") == (0, ""), result
+        assert "Traceback" not in result.stderr, result
+    summary = json.loads((tmp_logs(path) / "latest" / "summary.json").read_text())
+    assert summary["shared"]["q"] == ("<not written: shared q holds a Detached whose __repr__ "
+                                      "raised ValueError: instance is not bound to a session>")
 
 
 @pytest.mark.parametrize("mode", IN_RUNNER)
