@@ -208,5 +208,16 @@ class Scheduler:
 def _compare(modes: list[str], runs: list[_ModeRun]) -> list[CompareEntry]:
     first = runs[0]
     return [CompareEntry(mode, run.seconds, first.seconds / run.seconds if run.seconds else 0.0,
-                         run.tally.results == first.tally.results and not run.tally.failed)
+                         _same(run.tally.results, first.tally.results) and not run.tally.failed)
             for mode, run in zip(modes, runs, strict=False)]
+
+
+def _same(results: list[Any], first: list[Any]) -> bool:
+    """Whether two modes gave equal results; a comparison that raises (numpy arrays:
+    "the truth value of an array is ambiguous") is a difference, not the runner's end."""
+    try:
+        return bool(results == first)
+    except Interrupted:
+        raise
+    except BaseException:
+        return False

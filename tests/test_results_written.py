@@ -239,3 +239,19 @@ def test_the_depth_limit(depth: int, fails: bool) -> None:
     for _ in range(depth):
         value = [value]
     assert (problem(value) is not None) is fails
+
+
+def test_a_compare_job_whose_results_cannot_be_compared_records_a_difference(
+        run_cli: Callable[..., CLIResult], write_config: Callable[..., Path]) -> None:
+    """A result whose == raises (a numpy array) makes the modes differ; the run goes on."""
+    modes_ = ", ".join(IN_RUNNER)
+    path = write_config(f"jobs:\n  arrays: {{function: 'tests.written_tasks:uncomparable', "
+                        f"mode: serial, compare: [{modes_}], map: [0, 1]}}\n"
+                        f"  later: {{function: 'tests.tasks:square', mode: serial, args: [3]}}\n")
+    result = run_cli("run", str(path), "--json")
+    assert result.code == 1, result
+    assert "Traceback" not in result.stderr, result
+    arrays, later = result.json()["jobs"]
+    assert [entry["same_results"] for entry in arrays["compare"]][1:] == [False]
+    assert [error["type"] for error in arrays["errors"]] == ["ResultsDiffer"]
+    assert later["results"] == [9]

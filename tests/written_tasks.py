@@ -121,3 +121,19 @@ def leave_detached(q: Any) -> int:
     """Leaves an object whose ``__repr__`` raises in a shared queue: the summary drains it."""
     q.put(Detached())
     return 0
+
+
+class Uncomparable:
+    """Compares as a numpy array does: ``==`` gives something whose truth raises."""
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("the truth value of an array with more than one element is ambiguous")
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return "Uncomparable()"
+
+
+def uncomparable(_: Any = None) -> Uncomparable:
+    return Uncomparable()
