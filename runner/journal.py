@@ -14,13 +14,11 @@ memory, still has every result.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime
 from collections.abc import Callable
 from typing import Any
 
 from runner.errors import RunFilesError
-from runner.jsonable import dumps_line
+from runner.jsonable import WRITTEN_AS_OPTIONS, dumps_line, written_as
 from runner.observe import Finished, Observer
 from runner.redact import redact
 from runner.runfiles import AppendFile, open_append
@@ -80,22 +78,15 @@ def _dump(line: dict[str, Any]) -> bytes:
     """``line`` as JSON; marked ``"lossy": true`` when a value is not JSON data (a
     complex, a set, a datetime, a dataclass, an object, a tuple dict key), so that
     ``--resume`` runs those tasks again rather than reuse a changed value."""
-    import orjson
-
     lossy = False
 
-    def written_as(value: Any) -> Any:
+    def lossy_written_as(value: Any) -> Any:
         nonlocal lossy
         lossy = True
-        if isinstance(value, datetime.date | datetime.time):
-            return value.isoformat()  # as orjson writes them, only marked
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return dataclasses.asdict(value)
-        return repr(value)
+        return written_as(value)
 
-    options = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-    data = dumps_line(line, written_as, options)
-    return dumps_line({**line, "lossy": True}, written_as, options) if lossy else data
+    data = dumps_line(line, lossy_written_as, WRITTEN_AS_OPTIONS)
+    return dumps_line({**line, "lossy": True}, written_as, WRITTEN_AS_OPTIONS) if lossy else data
 
 
 def _lines(job: str, outcome: Outcome, attempt: int, mode: str | None) -> list[dict[str, Any]]:

@@ -23,9 +23,11 @@ from runner.errors import (
     EXIT_USAGE,
     ConfigError,
     ConfigIssue,
+    Interrupted,
     RunFilesError,
 )
 from runner.redact import MASK, is_secret, redact
+from runner.vet import problem as unwritable
 from runner.work import TaskError
 
 __all__ = ["CompareEntry", "JobReport", "RunReport", "failure_lines", "files_failed",
@@ -149,17 +151,31 @@ def files_failed(report: RunReport, error: RunFilesError) -> None:
 
 
 def _shown_shared(shared: dict[str, Any]) -> dict[str, Any]:
-    return {name: MASK if is_secret(name) else value for name, value in shared.items()}
+    return {name: MASK if is_secret(name) else _writable(name, value)
+            for name, value in shared.items()}
+
+
+def _writable(name: str, value: Any) -> Any:
+    """``value``, or a note saying why it cannot be written (an item a task left in a
+    queue whose ``__repr__`` raises, say): the summary is written either way."""
+    why = unwritable(value, what=f"shared {name}")
+    return value if why is None else f"<not written: {why}>"
 
 
 def _short(value: Any) -> str:
     """``value`` as JSON writes it, at most ``ITEM_WIDTH`` characters (a long list says how
     many items it has)."""
-    if isinstance(value, list | tuple) and len(value) > SHOWN_RESULTS:
-        # A shared Array of 10^7 items must not be written whole to show 60 characters.
-        return format_results(list(value[:SHOWN_RESULTS])).rstrip("]")[: ITEM_WIDTH - 3] \
-            + f"... ({len(value):,} items)]"
-    text = _json_text(value)
+    try:
+        length = _length(value)
+        if length > SHOWN_RESULTS:
+            # A shared Array of 10^7 items must not be written whole to show 60 characters.
+            return format_results(_head(value, SHOWN_RESULTS)).rstrip("]")[: ITEM_WIDTH - 3] \
+                + f"... ({length:,} items)]"
+        text = _json_text(value)
+    except Interrupted:
+        raise
+    except BaseException as exc:  # runner.vet passed it, yet it raised (a second repr)
+        return f"<{type(value).__qualname__}: cannot be shown: {type(exc).__qualname__}>"
     return text if len(text) <= ITEM_WIDTH else text[: ITEM_WIDTH - 3] + "..."
 
 
@@ -183,16 +199,18 @@ def _json_text(value: Any) -> str:
     show in ``ITEM_WIDTH`` characters, so a result holding a huge list costs what a
     small one does.
     """
-    from runner.jsonable import dumps_compact
+    from runner.jsonable import WRITTEN_AS_OPTIONS, dumps_compact, written_as, written_by
 
     preview = _preview(value, _PREVIEW_ITEMS)
     refused: list[Any] = []
 
-    def default(item: Any) -> str:
+    def default(item: Any) -> Any:
+        if written_by(item) != "__repr__":
+            return written_as(item)  # a date, a dataclass: as the journal writes it
         refused.append(item)
         return _safe_repr(item)
 
-    text = dumps_compact(preview, default).decode()
+    text = dumps_compact(preview, default, WRITTEN_AS_OPTIONS).decode()
     if refused and refused[0] is preview:  # the value itself is not JSON
         return _safe_repr(value)
     return _spaced(text)
@@ -203,14 +221,31 @@ def _preview(value: Any, depth: int) -> Any:
     nesting cut at ``depth``): the same first ``ITEM_WIDTH`` characters as JSON."""
     if isinstance(value, str):
         return value[:_PREVIEW_ITEMS]
-    if not isinstance(value, list | tuple | dict):
+    if _length(value) < 0:
         return value
     if depth <= 0:
         return "..."
     if isinstance(value, dict):
         return {key: _preview(item, depth - 1)
-                for key, item in itertools.islice(value.items(), _PREVIEW_ITEMS)}
-    return [_preview(item, depth - 1) for item in value[:_PREVIEW_ITEMS]]
+                for key, item in itertools.islice(dict.items(value), _PREVIEW_ITEMS)}
+    return [_preview(item, depth - 1) for item in _head(value, _PREVIEW_ITEMS)]
+
+
+def _length(value: Any) -> int:
+    """How many items JSON writes ``value`` with: -1 for a value that is not a list, a
+    tuple or a mapping. Read as orjson reads them: a list or dict subclass by its items,
+    never its own ``__len__``; a tuple subclass (a namedtuple) as its ``repr``."""
+    if isinstance(value, list):
+        return list.__len__(value)
+    if isinstance(value, dict):
+        return dict.__len__(value)
+    return len(value) if type(value) is tuple else -1
+
+
+def _head(value: Any, count: int) -> list[Any]:
+    """The first ``count`` items of a list or tuple, as :func:`_length` reads it."""
+    return list(itertools.islice(list.__iter__(value) if isinstance(value, list)
+                                 else value, count))
 
 
 def _safe_repr(value: Any) -> str:

@@ -4,10 +4,13 @@ Data flow for one job::
 
     Plan ── chunks ──> executor (its mode's class) ── started / outcomes, any order ──┐
                         borrows the run's backend                                     │
-    Observers <── Started(job, first, count, pid, time) / Finished(outcome) ──────────┘
+    Observers <── Started(job, first, count, pid, time) / Finished(vetted outcome) ───┘
       Tally (results in task order, failures, counts), Journal (results.jsonl), the CLI ...
     then retry rounds (each failed task that ``retry_on`` names again, as a chunk of
     its own), reduce, compare, and the JobReport.
+
+Each outcome is vetted first (``runner.vet``): a result that cannot be written as
+JSON fails its own task before the tally or the journal sees it.
 
 The scheduler never asks which mode it runs: the executor class says how many
 workers it takes and whether map items travel in chunks, and the run's
@@ -24,7 +27,7 @@ from typing import Any
 
 from runner import log
 from runner.config import Job
-from runner.errors import Interrupted, ResultsDiffer
+from runner.errors import Interrupted, ResultError, ResultsDiffer
 from runner.executors import Backends, Executor, executor_for
 from runner.observe import Finished, JobStart, Observers, Started, Tally
 from runner.plan import Plan, auto_chunksize
@@ -32,6 +35,7 @@ from runner.reducers import reduce
 from runner.report import CompareEntry, JobReport, job_status
 from runner.runfiles import RunFiles
 from runner.signals import Stop
+from runner.vet import problem, vet
 from runner.work import Chunk, TaskError
 
 __all__ = ["Scheduler", "chunksize_for"]
@@ -135,7 +139,8 @@ class Scheduler:
 
         for attempt in range(1, job.retries + 2):
             last_try = attempt > job.retries
-            for outcome in executor.run(chunks):
+            for answer in executor.run(chunks):
+                outcome = vet(answer, name, attempt)  # before anything counts or writes it
                 observers.finished(Finished(name, outcome, attempt, tag))
                 if self.files.error is not None or (job.on_error == "stop" and outcome.errors and (
                         last_try or any(map(final, outcome.errors)))):
@@ -182,6 +187,10 @@ class Scheduler:
         except Exception as exc:
             errors.append(TaskError(-1, type(exc).__qualname__, f"reduce failed: {exc}"))
         cut_short = self.files.error is not None and first.tally.completed < len(plan)
+        unwritable = None if reduced is None else problem(reduced)
+        if unwritable is not None:  # a reducer of its own returned it
+            errors.append(TaskError.of(-1, ResultError(f"reduce failed: {unwritable}")))
+            reduced = None
         return JobReport(
             name=name, mode=modes[0], workers=first.workers,
             status=job_status(interrupted=self.interrupted is not None,
@@ -210,5 +219,16 @@ class Scheduler:
 def _compare(modes: list[str], runs: list[_ModeRun]) -> list[CompareEntry]:
     first = runs[0]
     return [CompareEntry(mode, run.seconds, first.seconds / run.seconds if run.seconds else 0.0,
-                         run.tally.results == first.tally.results and not run.tally.failed)
+                         _same(run.tally.results, first.tally.results) and not run.tally.failed)
             for mode, run in zip(modes, runs, strict=False)]
+
+
+def _same(results: list[Any], first: list[Any]) -> bool:
+    """Whether two modes gave equal results; a comparison that raises (numpy arrays:
+    "the truth value of an array is ambiguous") is a difference, not the runner's end."""
+    try:
+        return bool(results == first)
+    except Interrupted:
+        raise
+    except BaseException:
+        return False

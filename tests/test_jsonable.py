@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 
+import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.jsonable import INDENT_LIMIT_BYTES, dumps_document, dumps_line, to_jsonable
+from runner.jsonable import (
+    INDENT_LIMIT_BYTES,
+    WRITTEN_AS_OPTIONS,
+    dumps_document,
+    dumps_line,
+    to_jsonable,
+)
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text()
@@ -44,3 +52,20 @@ def test_small_documents_are_indented_even_with_huge_ints():
 
 def test_non_string_keys_become_strings():
     assert json.loads(dumps_line({1: "a", 2**70: "b"})) == {"1": "a", str(2**70): "b"}
+
+
+def test_what_a_default_raises_comes_out_once_not_on_the_slow_path_again():
+    """orjson wraps it in a TypeError; the slow path (for big ints) would call it again."""
+    calls = []
+
+    def default(value):
+        calls.append(value)
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        dumps_line([2**70, object()], default)
+    assert len(calls) == 1
+
+
+def test_written_as_options_are_orjsons_passthrough_options():
+    assert WRITTEN_AS_OPTIONS == orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
