@@ -186,7 +186,8 @@ class Scheduler:
             self.interrupted = self.interrupted or exc
         except Exception as exc:
             errors.append(TaskError(-1, type(exc).__qualname__, f"reduce failed: {exc}"))
-        cut_short = self.files.error is not None and first.tally.completed < len(plan)
+        # The run's files failed during this job: its results are not all on disk.
+        cut_short = self.files.error is not None
         unwritable = None if reduced is None else problem(reduced)
         if unwritable is not None:  # a reducer of its own returned it
             errors.append(TaskError.of(-1, ResultError(f"reduce failed: {unwritable}")))

@@ -187,7 +187,8 @@ def test_a_disk_that_fills_mid_run_stops_it_with_the_report_and_no_torn_line(
         assert doc["error"]["path"].endswith("/results.jsonl")
         assert doc["not_run"] == ["later"]
         job = doc["jobs"][0]
-        assert job["status"] == "failed" and job["not_run"] >= 1 and job["ok"] >= 1
+        # Threads may finish every task before the failed write is seen: not_run may be 0.
+        assert job["status"] == "failed" and job["ok"] >= 1
     else:
         assert "failed (exit 74)" in result.stdout, result
         assert "error: cannot write " in result.stdout
