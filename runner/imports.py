@@ -12,6 +12,8 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from runner.errors import Interrupted
+
 __all__ = ["add_paths", "describe_import_error", "resolve", "search_paths"]
 
 _cache: dict[str, Callable[..., Any]] = {}
@@ -56,6 +58,8 @@ def describe_import_error(ref: str) -> str | None:
             return f"cannot import {module_name!r}: no module named {exc.name!r} " \
                    "(the config's folder and the working directory are on the path)"
         return f"importing {module_name!r} failed: {_last_frame(exc)}"
+    except Interrupted:  # mprun was signalled while the module loaded: not the module's fault
+        raise
     except BaseException as exc:
         return f"importing {module_name!r} failed: {_last_frame(exc)}"
     obj: Any = module

@@ -30,7 +30,7 @@ from tests.helpers import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
-CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+CODES = {signal.SIGHUP: 129, signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 class Interrupted:
@@ -182,6 +182,38 @@ def test_second_signal_stops_running_tasks_at_once(tmp_path, mode):
     assert time.monotonic() - sent < 20
     assert code == 130
     assert doc["jobs"][0]["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("mode", ["serial", "pool"])
+def test_sighup_is_handled_like_sigterm(tmp_path, mode):
+    """A dropped ssh session: the running tasks get their grace period, the summary is
+    written, exit 129 (not a death by SIGHUP)."""
+    run = Interrupted(tmp_path, NAPS.format(mode=mode, items=[0.5] * 8), "--grace", "20")
+    running = 1 if mode == "serial" else 2
+    run.wait_running(running)
+    run.signal(signal.SIGHUP)
+    code, doc, stderr = run.finish()
+    assert code == 129
+    assert (doc["status"], doc["exit_code"]) == ("interrupted", 129)
+    assert "mprun: SIGHUP: starting no more tasks" in stderr
+    assert doc["jobs"][0]["ok"] == running and doc["not_run"] == ["never"]
+
+
+def test_a_signal_before_the_run_begins_ends_mprun_at_once(tmp_path):
+    """While configs load (a job module slow to import), nothing of a run exists yet:
+    SIGTERM ends mprun at once, exit 143, one JSON document, no run folder."""
+    marks = tmp_path / "marks"
+    run = Interrupted(tmp_path, "jobs:\n  slow: {function: tests.slow_import:task, map: [1]}\n",
+                      env={"SLOW_IMPORT_MARKS": str(marks)})
+    run.wait_running(1)
+    sent = run.signal(signal.SIGTERM)
+    stdout, _ = run.proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 10
+    assert run.proc.returncode == 143
+    assert "mprun: SIGTERM: stopped before any run began" in run.stderr()
+    assert "Traceback" not in run.stderr()
+    assert json.loads(stdout)["status"] == "not_run"
+    assert not (run.logs / "latest").exists()
 
 
 @pytest.mark.parametrize("mode", ["serial", "pool"])
