@@ -28,6 +28,10 @@ pytestmark = pytest.mark.timeout(90)
 
 PROCESS_MODES = [mode for mode in modes() if not executor_for(mode).in_runner_process]
 START_METHODS = ["fork", "forkserver", "spawn"]
+# Pool mode under every start method; process mode (the same machinery, one task per
+# worker) under the default one, to keep the suite's time in bounds.
+WHERE = [("pool", method) for method in START_METHODS] + [
+    (mode, "fork") for mode in PROCESS_MODES if mode != "pool"]
 
 
 def _config(tmp_path: Path, marks: Path, mode: str, function: str, how: str,
@@ -89,8 +93,7 @@ def _finish(proc: subprocess.Popen[str]) -> tuple[int, dict, str]:
     return proc.returncode, json.loads(stdout), stderr
 
 
-@pytest.mark.parametrize("start_method", START_METHODS)
-@pytest.mark.parametrize("mode", PROCESS_MODES)
+@pytest.mark.parametrize(("mode", "start_method"), WHERE)
 def test_a_timeout_ends_what_the_task_started(tmp_path, mode, start_method):
     proc, marks = _start(tmp_path, mode, start_method, "start_then_hang", "popen", 2, 1.0)
     code, doc, _ = _finish(proc)
@@ -118,8 +121,7 @@ def test_an_interrupt_ends_what_tasks_started(tmp_path, start_method, how):
     assert sorted(_pids(marks, "finally")) == sorted(_pids(marks, "running"))
 
 
-@pytest.mark.parametrize("start_method", START_METHODS)
-@pytest.mark.parametrize("mode", PROCESS_MODES)
+@pytest.mark.parametrize(("mode", "start_method"), WHERE)
 def test_the_runner_s_sigkill_ends_what_tasks_started(tmp_path, mode, start_method):
     """Nobody is left to stop the workers: each ends its own group (its task's finally
     runs first)."""
@@ -132,8 +134,7 @@ def test_the_runner_s_sigkill_ends_what_tasks_started(tmp_path, mode, start_meth
     assert sorted(_pids(marks, "finally")) == sorted(workers)
 
 
-@pytest.mark.parametrize("start_method", START_METHODS)
-@pytest.mark.parametrize("mode", PROCESS_MODES)
+@pytest.mark.parametrize(("mode", "start_method"), WHERE)
 def test_what_a_finished_task_left_running_ends_with_its_worker(tmp_path, mode, start_method):
     """A task that returns and leaves a process running: in process mode its worker is
     replaced after each task, in pool mode the job ends; either way that process ends."""

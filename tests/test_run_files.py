@@ -29,6 +29,11 @@ from tests.conftest import ROOT, START_METHODS
 MODES = [("serial", None), ("thread", None),
          *[(mode, method) for mode in ("process", "pool") for method in START_METHODS]]
 MODE_IDS = [mode if method is None else f"{mode}-{method}" for mode, method in MODES]
+# The human report is the same code in every mode: --json everywhere, human in two.
+FILL_CASES = [pytest.param(mode, method, True, id=f"json-{case}")
+              for (mode, method), case in zip(MODES, MODE_IDS, strict=True)] + [
+    pytest.param("serial", None, False, id="human-serial"),
+    pytest.param("pool", "fork", False, id="human-pool-fork")]
 
 
 def mprun(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
@@ -152,8 +157,7 @@ def test_a_full_disk_before_the_run_is_one_line_and_exit_74(tmp_path: Path,
 # -- the disk fills up, or the folder goes, mid-run ----------------------------------
 
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize(("mode", "method"), MODES, ids=MODE_IDS)
-@pytest.mark.parametrize("json_flag", [False, True], ids=["human", "json"])
+@pytest.mark.parametrize(("mode", "method", "json_flag"), FILL_CASES)
 def test_a_disk_that_fills_mid_run_stops_it_with_the_report_and_no_torn_line(
         tmp_path: Path, mode: str, method: str | None, json_flag: bool) -> None:
     """A task fills the disk: the journal line that no longer fits is cut back, not left

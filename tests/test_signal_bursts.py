@@ -9,7 +9,7 @@ trials a second burst a random moment later. Every trial must end within the gra
 period plus the kill time (with a margin for start-up), exit 128 + one of the signals
 sent, never by a signal, print one JSON document equal to ``summary.json``, release
 the run lock, leave no traceback and no process. ``--run-slow`` runs 50 trials per
-start method; the default suite runs a few.
+start method; the default suite runs 2.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def _trials(tmp_path: Path, start_method: str, count: int) -> None:
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("start_method", START_METHODS)
 def test_bursts_of_stop_signals_end_the_run_cleanly(tmp_path, start_method):
-    _trials(tmp_path, start_method, 4)
+    _trials(tmp_path, start_method, 2)
 
 
 @pytest.mark.slow
