@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from runner.shared import OMITTED, TYPECODES, default_init, drain
+from runner.shared import OMITTED, TYPECODES, array_state, default_init, drain
 
 __all__ = ["OMITTED", "SHARED_TYPES", "ArraySpec", "BarrierSpec", "EventSpec", "LockSpec",
            "QueueSpec", "SemaphoreSpec", "SharedSpec", "ValueSpec"]
@@ -116,7 +116,7 @@ class ArraySpec(_Primitive):
                          lock=self.lock)
 
     def summary(self, obj: Any) -> Any:
-        return list(obj[:])
+        return array_state(self.typecode, obj)  # past 100,000 items, a file (ArrayFile)
 
 
 class LockSpec(_Primitive):

@@ -27,6 +27,7 @@ from runner.errors import (
     RunFilesError,
 )
 from runner.redact import MASK, is_secret, redact
+from runner.shared import ArrayFile
 from runner.vet import problem as unwritable
 from runner.work import TaskError
 
@@ -151,8 +152,23 @@ def files_failed(report: RunReport, error: RunFilesError) -> None:
 
 
 def _shown_shared(shared: dict[str, Any]) -> dict[str, Any]:
-    return {name: MASK if is_secret(name) else _writable(name, value)
+    """Each shared value as the summary writes it: a large array as its file's
+    ``{"file", "typecode", "length", "head"}``; a secret name's as ``"***"``."""
+    return {name: MASK if is_secret(name) else
+            value.as_dict() if isinstance(value, ArrayFile) else _writable(name, value)
             for name, value in shared.items()}
+
+
+def _shared_line(name: str, value: Any) -> str:
+    """``NAME = VALUE`` for the human summary; a large array from its head and length,
+    and where its bytes are."""
+    if is_secret(name):
+        return f"{name} = {MASK}"
+    if not isinstance(value, ArrayFile):
+        return f"{name} = {_short(value)}"
+    head = format_results(value.head).rstrip("]")[: ITEM_WIDTH - 3]
+    where = f"in {value.file}" if value.file else "not written to a file"
+    return f"{name} = {head}... ({value.length:,} items)]  ({value.typecode!r}, {where})"
 
 
 def _writable(name: str, value: Any) -> Any:
@@ -312,8 +328,7 @@ def render(report: RunReport) -> str:
         lines.append(f"  not run: {', '.join(report.not_run)}")
     if report.shared:
         lines.append("  shared:")
-        lines += [f"    {name} = {MASK if is_secret(name) else _short(value)}"
-                  for name, value in report.shared.items()]
+        lines += [f"    {_shared_line(name, value)}" for name, value in report.shared.items()]
     if report.error is not None:
         lines.append(f"  error: {report.error}")
     where = f"  logs: {report.log_dir}" if report.log_dir else ""

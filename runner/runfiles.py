@@ -37,10 +37,10 @@ def cannot_write(path: str | os.PathLike[str], exc: OSError) -> RunFilesError:
     return RunFilesError(os.fspath(path), exc.strerror or str(exc))
 
 
-def _write_all(fd: int, data: bytes, written: int = 0) -> None:
+def _write_all(fd: int, data: bytes | memoryview, written: int = 0) -> None:
     """Write what is left of ``data`` after ``written`` bytes; OSError if it does not fit."""
-    view = memoryview(data)
-    while written < len(data):
+    view = memoryview(data).cast("B")
+    while written < len(view):
         more = os.write(fd, view[written:])
         if more == 0:  # no error, no progress: the disk takes nothing more
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -107,9 +107,9 @@ def open_append(path: str | None, on_error: Callable[[RunFilesError], None]
         return None
 
 
-def write_whole(path: Path, data: bytes) -> None:
+def write_whole(path: Path, data: bytes | memoryview) -> None:
     """Write ``path`` whole or not at all (RunFilesError): a reader never finds it empty
-    or cut short, even on a full disk."""
+    or cut short, even on a full disk. A memoryview is written as its bytes, uncopied."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)

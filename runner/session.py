@@ -42,10 +42,11 @@ from runner.jsonable import dumps_document
 from runner.loader import load_config
 from runner.observe import JobStart, Observer, Observers
 from runner.plan import Plan, plan_job
+from runner.redact import is_secret
 from runner.report import JobReport, RunReport, files_failed, run_status
 from runner.runfiles import RunFiles, cannot_write, write_whole
 from runner.scheduler import Scheduler
-from runner.shared import build, snapshot
+from runner.shared import array_file_name, build, snapshot
 from runner.worker import WorkerInit
 
 if TYPE_CHECKING:
@@ -183,6 +184,7 @@ class _Run:
         self.run_id = new_run_id()
         self.run_dir: Path | None = None
         self.files = RunFiles()  # the first of the run's files that could not be written
+        self.array_files: set[str] = set()  # the shared-NAME.bin names taken
 
     def execute(self, lock: runlock.RunLock, *, started: float) -> RunReport:
         signals.run_begins()  # a signal from here on ends the run with its summary
@@ -250,8 +252,27 @@ class _Run:
             signum = scheduler.interrupted.signum if scheduler.interrupted else stop.signum
             if signum is not None:
                 log.logger().warning("interrupted", signal=signum, grace=grace)
-            final_shared = snapshot(self.config.shared, shared)
+            final_shared = snapshot(self.config.shared, shared, self._write_array)
         return reports, signum, final_shared
+
+    def _write_array(self, name: str, data: memoryview) -> str | None:
+        """Write a large shared array's raw bytes to ``shared-NAME.bin`` in the run folder
+        and return that name; None (nothing written) without a folder, for a secret name,
+        or when the file cannot be written (the run's files failed: exit 74)."""
+        if self.run_dir is None or is_secret(name):
+            return None
+        filename = array_file_name(name)
+        for number in itertools.count(2):  # "a b" and "a_b" are two names, two files
+            if filename not in self.array_files:
+                break
+            filename = f"{array_file_name(name)[:-4]}-{number}.bin"
+        self.array_files.add(filename)
+        try:
+            write_whole(self.run_dir / filename, data)
+        except RunFilesError as error:
+            self.files.failed(error)
+            return None
+        return filename
 
     def _report(self, reports: list[JobReport], shared: dict[str, Any], signum: int | None,
                 seconds: float) -> RunReport:

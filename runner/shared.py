@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import array
 import queue as queue_mod
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["OMITTED", "TYPECODES", "Ref", "build", "resolve", "snapshot"]
+__all__ = ["ARRAY_FILE_ITEMS", "ARRAY_HEAD", "OMITTED", "TYPECODES", "ArrayFile", "Ref",
+           "array_file_name", "array_state", "build", "resolve", "snapshot"]
 
 # What a primitive's summary() returns when the summary does not show it (a lock).
 OMITTED: Any = object()
@@ -131,12 +134,72 @@ def drain(q: Any, *, settle: float = 0.05) -> list[Any]:
             return items
 
 
-def snapshot(specs: dict[str, Any], built: dict[str, Any]) -> dict[str, Any]:
+# Past this many items an array's final state is a file of its raw bytes, not a list:
+# a list of 10**7 floats costs the runner some 400 MB (and its JSON as much again) to
+# show what 80 MB of shared memory hold. Below it a list is small and easy to read.
+ARRAY_FILE_ITEMS = 100_000
+# How many of a large array's first items the summary shows (its ``head``).
+ARRAY_HEAD = 10
+
+
+@dataclass(frozen=True)
+class ArrayFile:
+    """A large array's final state: ``length`` items of ``typecode``, the first of them in
+    ``head``, and their raw bytes in ``file`` (a name in the run folder; None when the run
+    has no folder, the name is secret, or the file could not be written).
+
+    ``data`` is a byte view of the array's shared memory until the file is written
+    (:func:`snapshot` drops it), so that nothing is copied before then.
+    """
+
+    file: str | None
+    typecode: str
+    length: int
+    head: list[Any]
+    data: memoryview | None = field(default=None, repr=False, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``summary.json`` and ``--json`` hold for it."""
+        return {"file": self.file, "typecode": self.typecode, "length": self.length,
+                "head": list(self.head)}
+
+
+def array_state(typecode: str, obj: Any) -> list[Any] | ArrayFile:
+    """An array's final state: its items as a list, or past :data:`ARRAY_FILE_ITEMS` an
+    :class:`ArrayFile` viewing its memory, no item converted but the head's."""
+    raw = obj.get_obj() if hasattr(obj, "get_obj") else obj  # with a lock, or without
+    length = len(raw)
+    if length <= ARRAY_FILE_ITEMS:
+        return list(obj[:])
+    # Unlocked: the jobs are over, and a worker killed holding the lock must not hang this.
+    return ArrayFile(None, typecode, length, list(raw[:ARRAY_HEAD]),
+                     memoryview(raw).cast("B"))
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def array_file_name(name: str) -> str:
+    """``shared-NAME.bin``, NAME with every character but letters, digits, ``.``, ``_``
+    and ``-`` replaced by ``_``."""
+    return f"shared-{_UNSAFE.sub('_', name)}.bin"
+
+
+#: Writes a large array's bytes (name, bytes) and returns its file's name, or None.
+WriteArray = Callable[[str, memoryview], str | None]
+
+
+def snapshot(specs: dict[str, Any], built: dict[str, Any],
+             write: WriteArray | None = None) -> dict[str, Any]:
     """The final shared state as the summary shows it (see DESIGN.md's table): what each
-    model's ``summary()`` reads, primitives it omits left out."""
+    model's ``summary()`` reads, primitives it omits left out. A large array's bytes go
+    to ``write`` (none without it: ``file`` is None)."""
     state: dict[str, Any] = {}
     for name, spec in specs.items():
         shown = spec.summary(built[name])
+        if isinstance(shown, ArrayFile) and shown.data is not None:
+            written = write(name, shown.data) if write is not None else None
+            shown = replace(shown, file=written, data=None)
         if shown is not OMITTED:
             state[name] = shown
     return state

@@ -45,7 +45,7 @@ class Sizes:
 
 
 SMOKE = Sizes(tiny=2_000, tiny_peer=500, tiny_futures1=200, cube=20_000, io_tasks=20,
-              shared=100_000, idle_seconds=0.4)
+              shared=200_000, idle_seconds=0.4)  # shared: > 100,000, the file path
 
 
 @dataclass
