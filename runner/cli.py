@@ -320,6 +320,7 @@ def _run(options: argparse.Namespace) -> int:
     paths: list[str] = options.configs
     exit_code = EXIT_OK
     observers = [] if options.quiet else [_Progress()]
+    written: bytes | None = None  # one config's summary.json, when it was written
     with _stdout_to_stderr(options.json):
         configs, docs = _load_for_run(paths, options.only)
         if any(docs):
@@ -332,12 +333,15 @@ def _run(options: argparse.Namespace) -> int:
             doc, code, report = _run_one(config, paths[index], options, observers)
             docs[index], exit_code = doc, max(exit_code, code)
             if report is not None:
+                written = report.document if len(paths) == 1 else None
                 _print_report(report, options, paths[index] if len(paths) > 1 else None)
                 if report.status == "interrupted":
                     break  # the later configs are not run
     if signals.outside.signum is not None:  # it came as a run ended: later ones did not run
         exit_code = max(exit_code, EXIT_INTERRUPTED + signals.outside.signum)
-    if options.json:
+    if options.json and written is not None:
+        _out(written)  # summary.json's bytes: the document is serialised once
+    elif options.json:
         every = [doc or not_run_document(path, exit_code)
                  for path, doc in zip(paths, docs, strict=True)]
         _print_document(every[0] if len(every) == 1 else every)

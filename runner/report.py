@@ -96,6 +96,9 @@ class RunReport:
     resumed_from: str | None = None  # --resume RUN_ID
     resume_notes: list[str] = field(default_factory=list)  # changes --force let through
     error: RunFilesError | None = None  # the run's own files could not be written
+    # summary.json's bytes as written (the --json document, serialised once); None when
+    # it was not written, or the report changed since.
+    document: bytes | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--json`` document (DESIGN.md, "Command line"); also ``summary.json``.
@@ -145,6 +148,7 @@ def run_status(jobs: list[JobReport], signum: int | None) -> tuple[str, int]:
 def files_failed(report: RunReport, error: RunFilesError) -> None:
     """The run's own files could not be written: status ``failed`` and exit 74 (an
     interrupted run stays ``interrupted``, with its signal's code); the first error kept."""
+    report.document = None
     if report.error is None:
         report.error = error
     if report.status != "interrupted":

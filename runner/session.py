@@ -225,7 +225,9 @@ class _Run:
         if self.run_dir is None:
             return
         try:
-            write_whole(self.run_dir / "summary.json", dumps_document(report.as_dict()))
+            document = dumps_document(report.as_dict())
+            write_whole(self.run_dir / "summary.json", document)
+            report.document = document  # the CLI's --json prints these bytes
         except RunFilesError as error:
             self.files.failed(error)
             files_failed(report, error)

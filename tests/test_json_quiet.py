@@ -473,3 +473,27 @@ def test_json_locked_config_has_its_document_the_others_still_run(run_cli, tmp_p
     assert "is already running" in first["errors"][0]["message"]
     assert (second["config"], second["status"], second["jobs"][0]["results"]) == (
         str(free), "ok", [42])
+
+
+def test_json_on_stdout_is_summary_json_byte_for_byte(tmp_path: Path):
+    """The document is serialised once: ``--json`` prints the bytes of ``summary.json``,
+    a reduced sum beyond 64 bits included."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "big.yaml"
+    config.write_text(textwrap.dedent("""\
+        jobs:
+          cubes:
+            function: tests.tasks:square
+            mode: serial
+            map: [10000000000, 20000000000]
+            reduce: sum
+        """))
+    done = subprocess.run([sys.executable, "-m", "runner", str(config), "--json", "--quiet",
+                           "--log-dir", str(tmp_path / "logs")],
+                          capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    summary = (tmp_path / "logs" / "latest" / "summary.json").read_bytes()
+    assert done.stdout == summary
+    assert json.loads(summary)["jobs"][0]["reduced"] == 5 * 10**20
