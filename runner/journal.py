@@ -37,11 +37,17 @@ class Journal(Observer):
         self._file: AppendFile | None = open_append(path, self._failed)
 
     def finished(self, event: Finished) -> None:
-        self.record(event.job, event.outcome, attempt=event.attempt, mode=event.mode)
+        self.record(event.job, event.outcome, attempt=event.attempt, mode=event.mode,
+                    encoded=event.encoded)
 
     def record(self, job: str, outcome: Outcome, *, attempt: int = 1,
-               mode: str | None = None) -> None:
+               mode: str | None = None, encoded: bytes | None = None) -> None:
+        """Write ``outcome``'s lines; ``encoded``, its values' JSON if known, is written
+        as it is into a chunk's one line (the same bytes ``_dump`` would make)."""
         if self._file is None:
+            return
+        if encoded is not None and outcome.values and not outcome.errors:
+            self._write(_success_line(job, outcome, attempt, mode, encoded))
             return
         self._write(b"".join(_dump(line) for line in _lines(job, outcome, attempt, mode)))
 
@@ -87,6 +93,24 @@ def _dump(line: dict[str, Any]) -> bytes:
 
     data = dumps_line(line, lossy_written_as, WRITTEN_AS_OPTIONS)
     return dumps_line({**line, "lossy": True}, written_as, WRITTEN_AS_OPTIONS) if lossy else data
+
+
+def _success_line(job: str, outcome: Outcome, attempt: int, mode: str | None,
+                  encoded: bytes) -> bytes:
+    """The line :func:`_lines` makes for a chunk with no failure, around ``encoded``."""
+    import orjson
+
+    extra = {"mode": mode} if mode else {}
+    seconds = round(outcome.seconds, 6)
+    if len(outcome.values) == 1:
+        head = {"job": job, "task": outcome.first, "status": "ok"}
+        key, value = b',"value":', encoded[1:-1]
+        tail = {"seconds": seconds, "attempt": attempt, "pid": outcome.pid, **extra}
+    else:
+        head = {"job": job, "first": outcome.first, "status": "ok"}
+        key, value = b',"values":', encoded
+        tail = {"seconds": seconds, "pid": outcome.pid, **extra}
+    return orjson.dumps(head)[:-1] + key + value + b"," + orjson.dumps(tail)[1:] + b"\n"
 
 
 def _lines(job: str, outcome: Outcome, attempt: int, mode: str | None) -> list[dict[str, Any]]:

@@ -62,6 +62,7 @@ class Finished:
     outcome: Outcome
     attempt: int = 1
     mode: str | None = None  # set for the modes of a compare job
+    encoded: bytes | None = None  # the values' JSON, when plain (runner.vet.vetted)
 
 
 class Observer:

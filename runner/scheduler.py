@@ -35,7 +35,7 @@ from runner.reducers import reduce
 from runner.report import CompareEntry, JobReport, job_status
 from runner.runfiles import RunFiles
 from runner.signals import Stop
-from runner.vet import problem, vet
+from runner.vet import problem, vetted
 from runner.work import Chunk, TaskError
 
 __all__ = ["Scheduler", "chunksize_for"]
@@ -140,8 +140,9 @@ class Scheduler:
         for attempt in range(1, job.retries + 2):
             last_try = attempt > job.retries
             for answer in executor.run(chunks):
-                outcome = vet(answer, name, attempt)  # before anything counts or writes it
-                observers.finished(Finished(name, outcome, attempt, tag))
+                # Before anything counts or writes it; the journal reuses the JSON.
+                outcome, encoded = vetted(answer, name, attempt)
+                observers.finished(Finished(name, outcome, attempt, tag, encoded))
                 if self.files.error is not None or (job.on_error == "stop" and outcome.errors and (
                         last_try or any(map(final, outcome.errors)))):
                     self.stopped = True

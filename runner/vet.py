@@ -24,7 +24,7 @@ from runner.errors import Interrupted, ResultError
 from runner.jsonable import WRITTEN_AS_OPTIONS, dumps_compact, written_as, written_by
 from runner.work import Outcome, TaskError
 
-__all__ = ["MAX_DEPTH", "problem", "vet"]
+__all__ = ["MAX_DEPTH", "problem", "vet", "vetted"]
 
 # How deeply lists and mappings may nest in a result. orjson writes 254 levels in C;
 # past that mprun's writers recurse in Python, one frame per level, so a result
@@ -34,6 +34,28 @@ MAX_DEPTH = 255
 
 class _Unwritable(Exception):
     """Raised by :func:`_written_as` when the step that turns a value into JSON raises."""
+
+
+def vetted(outcome: Outcome, job: str, attempt: int = 1) -> tuple[Outcome, bytes | None]:
+    """:func:`vet`, and the values' JSON when they are plain JSON data (nothing written
+    by ``written_as``): the journal writes those bytes as they are, so that a million
+    results are encoded once, not once to check them and once to write them."""
+    import orjson
+
+    converted = False
+
+    def convert(value: Any) -> Any:
+        nonlocal converted
+        converted = True
+        return _written_as(value)
+
+    try:
+        data = orjson.dumps(outcome.values, default=convert,
+                            option=orjson.OPT_NON_STR_KEYS | WRITTEN_AS_OPTIONS)
+    except BaseException as exc:  # refused, or a value at fault: the full check says which
+        _reraise_interrupt(exc)
+        return vet(outcome, job, attempt), None
+    return outcome, None if converted else data
 
 
 def vet(outcome: Outcome, job: str, attempt: int = 1) -> Outcome:
