@@ -1,8 +1,9 @@
-"""The results: rows of repeated measurements, their medians and ratios, as markdown.
+"""The results: rows of repeated measurements, their best, medians and ratios, as markdown.
 
 Each row holds one value per repeat (seconds, µs per task, MiB, ...); the
-table shows the median and the ratio of that median to the median of the
-row named in the ``vs`` column (a ratio of medians). The targets table holds
+table shows the best (the least: noise on a shared machine only ever adds
+time or memory) and the median beside it, and the ratio of the best to the
+best of the row named in the ``vs`` column. The targets table holds
 the ratios the project is held to, each with its goal and whether it is met.
 Nothing here measures: see ``bench.measure`` and ``bench.workloads``.
 """
@@ -24,9 +25,18 @@ class Row:
     size: str
     unit: str
     values: list[float] = field(default_factory=list)
-    reference: Row | None = None  # the ratio column is median / reference's median
+    reference: Row | None = None  # the ratio column is best / reference's best
     answer: str = OK  # ✓, "✗ ..." or "skipped: ..."
     note: str = ""
+    # A derived row's best, when it is not the least of its values: a marginal cost
+    # is best taken from the best times it is the difference of.
+    best_of: float | None = None
+
+    @property
+    def best(self) -> float | None:
+        if self.best_of is not None:
+            return self.best_of
+        return min(self.values) if self.values else None
 
     @property
     def median(self) -> float | None:
@@ -38,14 +48,14 @@ class Row:
 
 
 def ratio(top: Row | None, bottom: Row | None) -> float | None:
-    """median(top) / median(bottom), or None when either is missing or not positive.
+    """best(top) / best(bottom), or None when either is missing or not positive.
 
-    A time or a size is positive; a median at or below zero (a marginal cost
+    A time or a size is positive; a value at or below zero (a marginal cost
     lost in noise, at smoke sizes) has no meaningful ratio.
     """
     if top is None or bottom is None:
         return None
-    a, b = top.median, bottom.median
+    a, b = top.best, bottom.best
     if a is None or b is None or a <= 0 or b <= 0:
         return None
     return a / b
@@ -111,17 +121,18 @@ def _cell(text: str) -> str:
 
 
 def results_table(sections: Sequence[Section]) -> str:
-    lines = ["| workload | variant | size | median | unit | runs | ratio | vs | answer | notes |",
-             "|---|---|---|---:|---|---:|---:|---|---|---|"]
+    lines = ["| workload | variant | size | best | median | unit | runs | ratio | vs | answer "
+             "| notes |", "|---|---|---|---:|---:|---|---:|---:|---|---|---|"]
     for section in sections:
         if section.error is not None:
-            lines.append(f"| {section.name} | - | - | - | - | - | - | - | "
+            lines.append(f"| {section.name} | - | - | - | - | - | - | - | - | "
                          f"{WRONG} {_cell(section.error)} | |")
         for row in section.rows:
             ratio_text = "-" if row.ratio is None else f"{row.ratio:.2f}x"
             vs = row.reference.variant if row.reference is not None else ""
             lines.append(
-                f"| {row.workload} | {_cell(row.variant)} | {row.size} | {number(row.median)} | "
+                f"| {row.workload} | {_cell(row.variant)} | {row.size} | {number(row.best)} | "
+                f"{number(row.median)} | "
                 f"{row.unit} | {len(row.values)} | {ratio_text} | {_cell(vs)} | "
                 f"{_cell(row.answer)} | {_cell(row.note)} |")
     return "\n".join(lines)
