@@ -325,18 +325,8 @@ def _run(options: argparse.Namespace) -> int:
         configs, docs = _load_for_run(paths, options.only)
         if any(docs):
             exit_code = EXIT_USAGE
-        # Nothing runs once a config is invalid; then every config is valid, in paths' order.
-        for index, config in enumerate(configs if exit_code == EXIT_OK else []):
-            if signals.outside.signum is not None:  # came while a report was printed
-                break
-            signals.outside.phase = "idle"
-            doc, code, report = _run_one(config, paths[index], options, observers)
-            docs[index], exit_code = doc, max(exit_code, code)
-            if report is not None:
-                written = report.document if len(paths) == 1 else None
-                _print_report(report, options, paths[index] if len(paths) > 1 else None)
-                if report.status == "interrupted":
-                    break  # the later configs are not run
+        else:  # nothing runs once a config is invalid
+            exit_code, written = _run_each(configs, paths, docs, options, observers)
     if signals.outside.signum is not None:  # it came as a run ended: later ones did not run
         exit_code = max(exit_code, EXIT_INTERRUPTED + signals.outside.signum)
     if options.json and written is not None:
@@ -346,6 +336,35 @@ def _run(options: argparse.Namespace) -> int:
                  for path, doc in zip(paths, docs, strict=True)]
         _print_document(every[0] if len(every) == 1 else every)
     return exit_code
+
+
+def _run_each(configs: list[Config], paths: list[str], docs: list[dict[str, Any] | None],
+              options: argparse.Namespace, observers: Sequence[Observer]
+              ) -> tuple[int, bytes | None]:
+    """Run the configs in turn, filling ``docs``; the exit code, and the one config's
+    summary.json bytes when it was written. A signal before a run began (waiting for its
+    lock, say) ends the loop there: the reports so far stand, the rest did not run."""
+    from runner import signals
+    from runner.errors import Interrupted
+
+    exit_code, written = EXIT_OK, None
+    for index, config in enumerate(configs):
+        if signals.outside.signum is not None:  # came while a report was printed
+            break
+        signals.outside.phase = "idle"
+        try:
+            doc, code, report = _run_one(config, paths[index], options, observers)
+        except Interrupted as exc:
+            print(f"mprun: {signal.Signals(exc.signum).name}: stopped before the run of "
+                  f"{paths[index]} began", file=sys.stderr)
+            return max(exit_code, exc.exit_code), None
+        docs[index], exit_code = doc, max(exit_code, code)
+        if report is not None:
+            written = report.document if len(paths) == 1 else None
+            _print_report(report, options, paths[index] if len(paths) > 1 else None)
+            if report.status == "interrupted":
+                break  # the later configs are not run
+    return exit_code, written
 
 
 def _run_one(config: Config, path: str, options: argparse.Namespace,

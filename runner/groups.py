@@ -95,6 +95,10 @@ class Groups:
             if pgid not in self._due and send(pgid, signal.SIGTERM):
                 self._due[pgid] = due
 
+    def next_due(self) -> float:
+        """When the next SIGKILL is due (monotonic time; infinity: none is)."""
+        return min(self._due.values(), default=float("inf"))
+
     def sweep(self) -> None:
         """SIGKILL the groups whose grace is over; forget the empty ones."""
         now = time.monotonic()

@@ -37,6 +37,7 @@ import os
 import select
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -132,7 +133,7 @@ class Stop:
         return self._forced[0]
 
     def close(self) -> None:
-        pipes = (self._requested, self._forced, self._timer)
+        pipes = [getattr(self, name, (-1, -1)) for name in ("_requested", "_forced", "_timer")]
         self._requested = self._forced = self._timer = (-1, -1)
         for fd in (fd for pipe in pipes for fd in pipe if fd >= 0):
             with contextlib.suppress(OSError):
@@ -151,19 +152,18 @@ def _grace_timer(stop: Stop, grace: float, wake: int) -> None:
     deadlock on threading's own locks if the signal came while the main thread held them.
     """
     main = threading.main_thread().ident
-    timeout = None if grace > _FOREVER else grace  # select() refuses years of seconds
     select.select([wake], [], [])
-    if stop.settled:
-        return
-    os.read(wake, 64)
-    timed_out = not select.select([wake], [], [], timeout)[0]
-    while not timed_out and not stop.settled:  # a byte from request() racing the first read
-        os.read(wake, 64)
-        timed_out = not select.select([wake], [], [], timeout)[0]
-    if timed_out and not stop.settled:
-        stop.force()
-        if main is not None:
-            signal.pthread_kill(main, signal.SIGINT)
+    deadline = None if grace > _FOREVER else time.monotonic() + grace  # select() refuses years
+    while not stop.settled:
+        os.read(wake, 64)  # what woke it: request's byte, and settle's if it came since
+        if stop.settled:  # settle() sets the flag before its byte: none is missed
+            return
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not select.select([wake], [], [], timeout)[0]:
+            stop.force()
+            if main is not None:
+                signal.pthread_kill(main, signal.SIGINT)
+            return
 
 
 @contextmanager
@@ -185,7 +185,9 @@ def interrupts(stop: Stop, grace: float,
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         first = not stop.requested
         stop.request(signum)
-        if stop.settled:
+        if stop.settled:  # the run is over: the command still learns of it
+            if outside.installed:
+                outside.note(signum)
             return
         if not first or grace <= 0:
             stop.force()
@@ -229,6 +231,7 @@ class _Outside:
         self.signum: int | None = None  # the first signal that came outside a run's block
         self.phase = "idle"
         self.raised = False
+        self.installed = False  # outside_runs() is in place (a command, not a library call)
 
     def note(self, signum: int) -> None:
         if self.signum is None:
@@ -274,6 +277,7 @@ def outside_runs(*, keep: bool = False) -> Iterator[_Outside]:
         yield outside
         return
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
+    outside.installed = True
     try:
         yield outside
     finally:

@@ -268,6 +268,8 @@ def run_chunk(chunk: Chunk, shared: dict[str, Any],
     try:
         try:
             run_one = _caller(call, shared)
+        except Interrupted:  # the run's forced stop, not the tasks' fault
+            raise
         except BaseException as exc:
             for index in range(len(chunk.items)):
                 errors.append(_task_error(chunk, chunk.first + index, exc))

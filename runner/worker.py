@@ -147,9 +147,12 @@ def _install_signal_handlers() -> None:
     # A forked worker inherits the runner's SIGTERM handler; a worker's own raises
     # Terminated in task code (see the module's docstring).
     signal.signal(signal.SIGTERM, _on_sigterm)
-    # The runner starts workers with SIGINT and SIGTERM blocked (fork and spawn keep
-    # the mask) until these handlers are in place: see PoolExecutor._start_worker.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    # A forked worker would keep the runner's SIGHUP handler (a stop request of the
+    # runner's, written into its self-pipe); a hang-up ends a worker as SIGTERM does.
+    signal.signal(signal.SIGHUP, _on_sigterm)
+    # The runner starts workers with these signals blocked (fork and spawn keep the
+    # mask) until the handlers are in place: see PoolExecutor._start_worker.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
 def _on_sigterm(_signum: int, _frame: Any) -> None:
@@ -208,7 +211,12 @@ def _exit_with_runner(sentinel: Any) -> None:
     unwound or the kill grace is over. A task that sleeps or loops would otherwise keep
     an orphan alive (the main loop only looks between chunks); nobody is left to take
     its results."""
-    wait([sentinel])
+    # Under fork, a worker started later holds the runner's end of this worker's
+    # sentinel pipe too, so the sentinel alone would wait for its siblings to end first:
+    # the parent's pid changing (to init's) says it at once.
+    parent = os.getppid()
+    while not wait([sentinel], timeout=0.5) and os.getppid() == parent:
+        pass
     _State.orphaned = True
     with contextlib.suppress(Exception):
         log.logger().warning("runner is gone; worker ends its process group")

@@ -11,6 +11,7 @@ the runner's exit (10 s after a SIGKILL), and, where the task was stopped, that 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -169,3 +170,60 @@ def test_a_process_in_a_new_session_outlives_the_run(tmp_path):
         assert _alive(child), "a process started in a new session was ended"
     finally:
         psutil.Process(child).kill()
+
+
+def test_a_dead_worker_s_group_is_sigkilled_while_the_job_goes_on(tmp_path):
+    """A worker dies leaving a process that ignores SIGTERM: the group's SIGKILL comes
+    after the kill grace, not at the job's end (another task still runs 20 s)."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    path = tmp_path / "config.yaml"
+    path.write_text("jobs:\n  tree:\n    function: tests.tree_tasks:crash_leaving_deaf_child\n"
+                    f"    mode: pool\n    workers: 2\n    args: [{marks}]\n    map: [0, 20]\n")
+    proc = subprocess.Popen([sys.executable, "-m", "runner", str(path), "--json", "--log-dir",
+                             str(tmp_path / "logs"), "--grace", "0"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        (child,) = wait_until(lambda: _pids(marks, "child"), 30, what="the task's child")
+        wait_until(lambda: not _alive(child), 10, what="the dead worker's group ending")
+        assert proc.poll() is None, "the job ended before the group was: nothing to show"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+
+@pytest.mark.parametrize("start_method", ["fork", "forkserver"])
+def test_many_orphaned_workers_end_together(tmp_path, start_method):
+    """Under fork a worker started later holds the runner's end of an earlier one's
+    sentinel pipe, so each would notice the runner's death only once the next had
+    ended: 8 workers whose tasks take 1.5 s to clean up would take 12 s. They notice
+    together, and all are gone within the 10 s the README promises."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    path = tmp_path / "config.yaml"
+    path.write_text("jobs:\n  tree:\n    function: tests.tree_tasks:hang_with_slow_cleanup\n"
+                    f"    mode: pool\n    workers: 8\n    args: [{marks}]\n"
+                    f"    map: {['popen'] * 8}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "runner", str(path), "--log-dir",
+                             str(tmp_path / "logs"), "--start-method", start_method],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children = _wait_children(proc, marks, 8)
+    workers = _pids(marks, "running")
+    proc.kill()
+    proc.wait(timeout=30)
+    _gone_within(children + workers, 10)
+    assert sorted(_pids(marks, "finally")) == sorted(workers)
+
+
+def test_sighup_to_a_worker_alone_ends_it_as_sigterm_does(tmp_path):
+    """A forked worker no longer keeps the runner's SIGHUP handler (which wrote into the
+    runner's self-pipe and set it spinning): the worker's task fails, the job goes on."""
+    proc, marks = _start(tmp_path, "pool", "fork", "start_then_hang", "popen", 2, 5.0)
+    _wait_children(proc, marks, 2)
+    first, _ = sorted(_pids(marks, "running"))
+    os.kill(first, signal.SIGHUP)
+    code, doc, _ = _finish(proc)
+    assert code == 1
+    types = sorted(error["type"] for error in doc["jobs"][0]["errors"])
+    assert types == ["TaskTimeout", "WorkerCrashed"], doc["jobs"][0]["errors"]
+    assert first in _pids(marks, "finally"), "the SIGHUP'd task did not unwind"

@@ -426,3 +426,4 @@ def test_a_signal_while_a_worker_starts_leaves_no_worker_behind(tmp_path, monkey
     assert "mprun-worker-1" in starts
     left = [p.name for p in multiprocessing.active_children() if p.name.startswith("mprun-")]
     assert left == []
+

@@ -53,3 +53,26 @@ def _start(how: str) -> int:
         return subprocess.Popen(["sleep", "300"], start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid
     return subprocess.Popen(["sleep", "300"]).pid
+
+
+def crash_leaving_deaf_child(item: int, marks: str) -> int:
+    """Item 0 starts a process that ignores SIGTERM, then its worker dies; the others
+    sleep ``item`` seconds, so that the job is still running meanwhile."""
+    if item == 0:
+        _mark(marks, f"child-{_start('deaf')}")
+        os._exit(3)
+    _mark(marks, f"running-{os.getpid()}")
+    time.sleep(item)
+    return item
+
+
+def hang_with_slow_cleanup(how: str, marks: str) -> None:
+    """:func:`start_then_hang`, whose ``finally`` takes a second and a half."""
+    pid = _start(how)
+    _mark(marks, f"child-{pid}")
+    try:
+        _mark(marks, f"running-{os.getpid()}")
+        _sleep_forever()
+    finally:
+        time.sleep(1.5)
+        _mark(marks, f"finally-{os.getpid()}")

@@ -189,9 +189,11 @@ class PoolExecutor(Executor):
                 by_handle[w.conn] = w
                 by_handle[w.process.sentinel] = w
             by_handle[stop.forced_fileno() if forwarded else stop.fileno()] = None
-            deadline = min((_deadline(w) for w in busy), default=math.inf)
+            deadline = min(min((_deadline(w) for w in busy), default=math.inf),
+                           self._groups.next_due())  # an ended group's SIGKILL is due
             ready = wait(list(by_handle), None if deadline == math.inf
                          else max(0.0, deadline - time.monotonic()))
+            self._groups.sweep()
             stop.check()  # forced: close(cancel=True) stops the workers
             if stop.requested and not forwarded:
                 forwarded = True
@@ -484,7 +486,8 @@ class PoolExecutor(Executor):
         # there: by then the worker is registered, so that close() stops it.
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
         try:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM,
+                                                      signal.SIGHUP})
             try:
                 process.start()
             except BaseException:
