@@ -327,8 +327,10 @@ def _run(options: argparse.Namespace) -> int:
             exit_code = EXIT_USAGE
         else:  # nothing runs once a config is invalid
             exit_code, written = _run_each(configs, paths, docs, options, observers)
-    if signals.outside.signum is not None:  # it came as a run ended: later ones did not run
-        exit_code = max(exit_code, EXIT_INTERRUPTED + signals.outside.signum)
+    if signals.outside.signum is not None and exit_code < EXIT_INTERRUPTED:
+        # It came as a run ended (later ones did not run); a run it interrupted has
+        # the code of its own first signal already.
+        exit_code = EXIT_INTERRUPTED + signals.outside.signum
     if options.json and written is not None:
         _out(written)  # summary.json's bytes: the document is serialised once
     elif options.json:
