@@ -201,9 +201,9 @@ def test_many_orphaned_workers_end_together(tmp_path, start_method):
     marks = tmp_path / "marks"
     marks.mkdir()
     path = tmp_path / "config.yaml"
-    path.write_text("jobs:\n  tree:\n    function: tests.tree_tasks:hang_with_slow_cleanup\n"
+    path.write_text("jobs:\n  tree:\n    function: tests.tree_tasks:start_then_hang\n"
                     f"    mode: pool\n    workers: 8\n    args: [{marks}]\n"
-                    f"    map: {['popen'] * 8}\n")
+                    f"    kwargs: {{cleanup: 1.5}}\n    map: {['popen'] * 8}\n")
     proc = subprocess.Popen([sys.executable, "-m", "runner", str(path), "--log-dir",
                              str(tmp_path / "logs"), "--start-method", start_method],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -21,16 +21,18 @@ def _sleep_forever() -> None:
     time.sleep(300)
 
 
-def start_then_hang(how: str, marks: str) -> None:
+def start_then_hang(how: str, marks: str, cleanup: float = 0.0) -> None:
     """Start a process (``popen``: ``sleep 300``; ``deaf``: a shell that ignores
     SIGTERM; ``mp``: a multiprocessing.Process; ``session``: ``sleep 300`` in a new
-    session), then sleep until stopped; the ``finally`` leaves a mark."""
+    session), then sleep until stopped; the ``finally`` takes ``cleanup`` seconds,
+    then leaves a mark."""
     pid = _start(how)
     _mark(marks, f"child-{pid}")
     try:
         _mark(marks, f"running-{os.getpid()}")
         _sleep_forever()
     finally:
+        time.sleep(cleanup)
         _mark(marks, f"finally-{os.getpid()}")
 
 
@@ -65,14 +67,3 @@ def crash_leaving_deaf_child(item: int, marks: str) -> int:
     time.sleep(item)
     return item
 
-
-def hang_with_slow_cleanup(how: str, marks: str) -> None:
-    """:func:`start_then_hang`, whose ``finally`` takes a second and a half."""
-    pid = _start(how)
-    _mark(marks, f"child-{pid}")
-    try:
-        _mark(marks, f"running-{os.getpid()}")
-        _sleep_forever()
-    finally:
-        time.sleep(1.5)
-        _mark(marks, f"finally-{os.getpid()}")
