@@ -127,7 +127,13 @@ def test_the_runner_s_sigkill_ends_what_tasks_started(tmp_path, mode, start_meth
     """Nobody is left to stop the workers: each ends its own group (its task's finally
     runs first)."""
     proc, marks = _start(tmp_path, mode, start_method, "start_then_hang", "popen", 2)
-    children = _wait_children(proc, marks, 2)
+    _sigkill_and_check(proc, marks, 2)
+
+
+def _sigkill_and_check(proc: subprocess.Popen[str], marks: Path, tasks: int) -> None:
+    """SIGKILL the runner once ``tasks`` tasks run; every process of theirs (workers and
+    what the tasks started) must be gone within 10 s, each task's finally having run."""
+    children = _wait_children(proc, marks, tasks)
     workers = _pids(marks, "running")
     proc.kill()
     proc.communicate(timeout=30)
@@ -207,12 +213,7 @@ def test_many_orphaned_workers_end_together(tmp_path, start_method):
     proc = subprocess.Popen([sys.executable, "-m", "runner", str(path), "--log-dir",
                              str(tmp_path / "logs"), "--start-method", start_method],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    children = _wait_children(proc, marks, 8)
-    workers = _pids(marks, "running")
-    proc.kill()
-    proc.wait(timeout=30)
-    _gone_within(children + workers, 10)
-    assert sorted(_pids(marks, "finally")) == sorted(workers)
+    _sigkill_and_check(proc, marks, 8)
 
 
 def test_sighup_to_a_worker_alone_ends_it_as_sigterm_does(tmp_path):
