@@ -17,12 +17,11 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from runner.errors import EXIT_INTERRUPTED, EXIT_IO, EXIT_OK, EXIT_USAGE
-from runner.observe import Observer
 
 if TYPE_CHECKING:
     from runner.config import Config
     from runner.errors import ConfigError, MprunError
-    from runner.observe import JobStart
+    from runner.observe import Observer
     from runner.report import RunReport
 
 __all__ = ["main"]
@@ -279,12 +278,13 @@ def _load_each(paths: Sequence[str]) -> list[Config | ConfigError]:
 
 def _validate(options: argparse.Namespace) -> int:
     from runner.errors import ConfigError
-    from runner.report import invalid_document, validated_document
 
     # Validate's stdout is its verdict: job modules' import-time prints go to stderr.
     with _stdout_to_stderr(True):
         loaded = _load_each(options.configs)
     if options.json:
+        from runner.report import invalid_document, validated_document
+
         docs = [invalid_document(path, item.issues) if isinstance(item, ConfigError)
                 else validated_document(path, list(item.jobs))
                 for path, item in zip(options.configs, loaded, strict=True)]
@@ -319,7 +319,9 @@ def _run(options: argparse.Namespace) -> int:
         raise UsageError("--force goes with --resume RUN_ID")
     paths: list[str] = options.configs
     exit_code = EXIT_OK
-    observers = [] if options.quiet else [_Progress()]
+    from runner.progress import Progress
+
+    observers = [] if options.quiet else [Progress()]
     written: bytes | None = None  # one config's summary.json, when it was written
     with _stdout_to_stderr(options.json):
         configs, docs = _load_for_run(paths, options.only)
@@ -439,28 +441,6 @@ def _print_report(report: RunReport, options: argparse.Namespace,
         sys.stderr.flush()
     elif not options.json:
         _out(render(report) + "\n")
-
-
-class _Progress(Observer):
-    """The run's progress lines on stderr."""
-
-    def waiting_for_lock(self, holder: dict[str, Any], config: str | None,
-                         wait: float) -> None:
-        print(f"mprun: {config} is already running (pid {holder.get('pid', '?')}, "
-              f"run {holder.get('run_id', '?')}); waiting up to {wait:g}s for it",
-              file=sys.stderr, flush=True)
-
-    def stopping(self, signum: int, grace: float) -> None:
-        # Called in a signal handler: print() there can hit a reentrant-write error.
-        name = signal.Signals(signum).name
-        os.write(2, f"mprun: {name}: starting no more tasks; running ones have "
-                    f"{grace:g}s to finish (send it again to stop them now)\n".encode())
-
-    def job_started(self, event: JobStart) -> None:
-        workers = event.workers
-        print(f"mprun: {event.job}: {event.tasks} task{'s' * (event.tasks != 1)} "
-              f"in {event.mode} mode, {workers} worker{'s' * (workers != 1)}",
-              file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager

@@ -117,7 +117,7 @@ def _modes_schema(schema: dict[str, Any]) -> None:
 # One of runner.executors' registered modes (read when a config is validated).
 Mode = Annotated[str, BeforeValidator(_known_mode), Field(json_schema_extra=_modes_schema)]
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class RangeSource(BaseModel):

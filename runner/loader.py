@@ -17,11 +17,11 @@ import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from runner import checks, redact
+from runner import checks, configcache, redact
 from runner.config import (
     Config,
     FileSource,
@@ -36,7 +36,9 @@ from runner.config import (
 from runner.errors import ConfigError, ConfigIssue, JobImportError
 from runner.files import FileRefused, read_regular
 from runner.primitives import SHARED_TYPES, ValueSpec
-from runner.yamlsource import Document, parse
+
+if TYPE_CHECKING:
+    from runner.yamlsource import Document
 
 __all__ = ["MAX_CONFIG_BYTES", "load_config"]
 
@@ -54,11 +56,20 @@ def load_config(path: str | os.PathLike[str], *, check_functions: bool = True,
     checked to be callable, with the config's folder and the working directory
     on ``sys.path``. ``before_imports(config)`` is called when nothing but the
     imports is left to check, so that a run can start what needs only the
-    config (the fork server) while the job modules import.
+    config (the fork server) while the job modules import. A config validated
+    before, unchanged, comes from ``runner.configcache``; what it names outside
+    itself (map files, functions) is checked again all the same.
     """
     source = Path(path)
     name = str(path)
     text = _read(source, name)
+    cache_key = configcache.key(name, text)
+    cached = configcache.lookup(cache_key)
+    if cached is not None:
+        return _checked(cached.config, cached.data, source, [], _issues,
+                        check_functions=check_functions, before_imports=before_imports)
+    from runner.yamlsource import parse
+
     doc = parse(text)
     # Registered before anything is checked, so that no message below shows one either
     # (``workers: ${API_TOKEN}`` is reported as ``got '***'``).
@@ -73,8 +84,11 @@ def load_config(path: str | os.PathLike[str], *, check_functions: bool = True,
             issues.append(ConfigIssue(name, 1, 1, "", "a config is a mapping with a 'jobs' key; "
                                       f"got {_show(doc.data)}"))
         raise _error(issues)
-    return _validated(doc, _Locator(name, doc, _merge_defaults(doc)), source, issues,
-                      check_functions=check_functions, before_imports=before_imports)
+    config = _validated(doc, _Locator(name, doc, _merge_defaults(doc)), source, issues,
+                        check_functions=check_functions, before_imports=before_imports)
+    if not doc.secrets:  # a secret's value is never written to the cache
+        configcache.store(cache_key, config, doc.data, doc.environ_read)
+    return config
 
 
 def _validated(doc: Document, locate: _Locator, source: Path, issues: list[ConfigIssue], *,
@@ -91,20 +105,37 @@ def _validated(doc: Document, locate: _Locator, source: Path, issues: list[Confi
     config = None
     try:
         config = Config.model_validate(doc.data, context={"origin": Origin(
-            str(source), locate.at, tuple(sorted(doc.secrets)))})
+            str(source), locate.positions.at, tuple(sorted(doc.secrets)))})
     except ValidationError as exc:
         issues += fresh(locate.validation(exc))
-    checked = checks.check(doc.data, config, source.parent)
-    issues += fresh([(loc, locate.at(loc, message)) for loc, message in checked.found])
+    return _checked(config, doc.data, source, issues, fresh, locate=locate.at,
+                    check_functions=check_functions, before_imports=before_imports)
+
+
+def _checked(config: Config | None, data: Any, source: Path, issues: list[ConfigIssue],
+             fresh: Callable[[list[tuple[Loc, ConfigIssue]]], list[ConfigIssue]], *,
+             locate: Callable[[Loc, str], ConfigIssue] | None = None, check_functions: bool,
+             before_imports: Callable[[Config], None] | None) -> Config:
+    """``runner.checks``' checks beyond the schema (of the world outside the config too:
+    map files, imports), added to the schema's ``issues``; the config if none."""
+    if locate is None:
+        assert config is not None
+        locate = config.issue_at
+    checked = checks.check(data, config, source.parent)
+    issues += fresh([(loc, locate(loc, message)) for loc, message in checked.found])
     if config is not None and not issues and before_imports is not None:
         before_imports(config)
-    import_issues = fresh([(loc, locate.at(loc, message)) for loc, message in checked.imports()
+    import_issues = fresh([(loc, locate(loc, message)) for loc, message in checked.imports()
                            ]) if check_functions else []
     if issues or config is None:
         raise _error(issues + import_issues)
     if import_issues:
         raise _error(import_issues, JobImportError)
     return config
+
+
+def _issues(found: list[tuple[Loc, ConfigIssue]]) -> list[ConfigIssue]:
+    return [issue for _, issue in found]
 
 
 def _read(source: Path, name: str) -> str:
@@ -170,11 +201,13 @@ def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return kept
 
 
-class _Locator:
-    """Turns pydantic locations into file positions and readable messages."""
+class _Positions:
+    """Turns a data path into a ConfigIssue at its line and column in the file. Plain data,
+    no YAML: a config from ``runner.configcache`` keeps one (``Config.issue_at``)."""
 
-    def __init__(self, file: str, doc: Document, origin: dict[Loc, Loc]) -> None:
-        self.file, self.doc, self.origin = file, doc, origin
+    def __init__(self, file: str, values: dict[Loc, tuple[int, int]],
+                 keys: dict[Loc, tuple[int, int]], origin: dict[Loc, Loc]) -> None:
+        self.file, self.values, self.keys, self.origin = file, values, keys, origin
 
     def at(self, loc: Loc, message: str, *, key: bool = False) -> ConfigIssue:
         label = dotted(loc)
@@ -186,13 +219,22 @@ class _Locator:
                 break
         position = None
         if key:
-            position = self.doc.keys.get(source)
+            position = self.keys.get(source)
         for depth in range(len(source), -1, -1):
             if position is not None:
                 break
-            position = self.doc.values.get(source[:depth])
+            position = self.values.get(source[:depth])
         line, column = position or (None, None)
         return ConfigIssue(self.file, line, column, label, message)
+
+
+class _Locator:
+    """Turns pydantic locations into file positions and readable messages."""
+
+    def __init__(self, file: str, doc: Document, origin: dict[Loc, Loc]) -> None:
+        self.doc = doc
+        self.positions = _Positions(file, doc.values, doc.keys, origin)
+        self.at = self.positions.at
 
     def validation(self, exc: ValidationError) -> list[tuple[Loc, ConfigIssue]]:
         grouped: dict[Loc, list[dict[str, Any]]] = {}

@@ -21,7 +21,7 @@ __all__ = ["OMITTED", "SHARED_TYPES", "ArraySpec", "BarrierSpec", "EventSpec", "
            "QueueSpec", "SemaphoreSpec", "SharedSpec", "ValueSpec"]
 
 Typecode = Literal["b", "B", "u", "h", "H", "i", "I", "l", "L", "q", "Q", "f", "d"]
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _check_init(typecode: str, value: Any, where: str = "") -> None:

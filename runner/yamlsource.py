@@ -85,6 +85,8 @@ class Document:
     problems: list[Located] = field(default_factory=list)
     # What ${VAR} / ${VAR:-default} with a secret-looking VAR expanded to (non-empty).
     secrets: set[str] = field(default_factory=set)
+    # Each ${VAR} read: its value then, or None where it was unset (runner.configcache).
+    environ_read: dict[str, str | None] = field(default_factory=dict)
 
 
 class _TooLarge(Exception):
@@ -362,6 +364,7 @@ class _Builder:
                 self.problem(node, path, "a ${...} needs a variable name: ${NAME} or "
                                          "${NAME:-default}")
                 return whole
+            self.doc.environ_read[name] = self.environ.get(name)
             if name in self.environ:
                 value = self.environ[name]
             elif default is not None:

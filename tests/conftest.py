@@ -18,6 +18,13 @@ START_METHODS = ["fork", "forkserver", "spawn"]
 MODES = ["serial", "thread", "process", "pool"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _config_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The tests' validated-config cache (runner.configcache): their own folder, not the
+    user's ~/.cache; CLI subprocesses inherit it."""
+    os.environ["MPRUN_CACHE_DIR"] = str(tmp_path_factory.mktemp("config-cache"))
+
+
 class CLIResult:
     def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
         self.code = proc.returncode

@@ -1,0 +1,224 @@
+"""The validated-config cache (runner.configcache): a hit gives the same config without
+parsing or validating again; anything the config depends on changing is a miss; what it
+names outside itself is checked on every load; no secret and no bad config is kept."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner import configcache
+
+pytestmark = pytest.mark.timeout(120)
+
+# Loads a config in a fresh interpreter and says how: whether the YAML parser and the
+# pydantic validators were needed, and the config as JSON.
+PROBE = """
+import json, sys
+from runner.loader import load_config
+from runner.errors import ConfigError
+try:
+    config = load_config(sys.argv[1])
+except ConfigError as exc:
+    print(json.dumps({"error": [str(issue) for issue in exc.issues]}))
+    raise SystemExit(0)
+import runner.config
+parsed = "runner.yamlsource" in sys.modules
+built = runner.config.Config.__pydantic_complete__
+print(json.dumps({"parsed": parsed, "built": built,
+                  "config": config.model_dump(mode="json")}))
+"""
+
+CONFIG = """\
+jobs:
+  sq:
+    function: tests.tasks:square
+    mode: pool
+    workers: ${WORKERS:-2}
+    map: [1, 2, 3]
+"""
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def load(cache: Path) -> Callable[..., dict[str, Any]]:
+    def run(path: Path, **env: str) -> dict[str, Any]:
+        full = {**os.environ, "MPRUN_CACHE_DIR": str(cache), **env}
+        proc = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True,
+                              text=True, env=full, cwd=Path(__file__).parent.parent,
+                              timeout=60, check=False)
+        assert proc.returncode == 0, proc.stderr
+        result: dict[str, Any] = json.loads(proc.stdout)
+        return result
+    return run
+
+
+def entries(cache: Path) -> list[Path]:
+    return sorted(cache.glob("*.pickle")) if cache.exists() else []
+
+
+def test_a_second_load_is_a_hit_and_gives_the_same_config(
+        write_config: Callable[..., Path], load: Callable[..., dict[str, Any]],
+        cache: Path) -> None:
+    path = write_config(CONFIG)
+    first = load(path)
+    assert first["parsed"] and first["built"]
+    assert len(entries(cache)) == 1
+    second = load(path)
+    assert not second["parsed"], "a hit must not parse the YAML"
+    assert not second["built"], "a hit must not build pydantic's validators"
+    assert second["config"] == first["config"]
+    assert oct(entries(cache)[0].stat().st_mode & 0o777) == "0o600"
+    assert oct(cache.stat().st_mode & 0o777) == "0o700"
+
+
+def test_an_edit_is_a_miss(write_config: Callable[..., Path],
+                           load: Callable[..., dict[str, Any]]) -> None:
+    path = write_config(CONFIG)
+    load(path)
+    path.write_text(CONFIG.replace("map: [1, 2, 3]", "map: [1, 2, 4]"))
+    again = load(path)
+    assert again["parsed"]
+    assert again["config"]["jobs"]["sq"]["map"] == [1, 2, 4]
+
+
+def test_a_changed_environment_variable_is_a_miss(
+        write_config: Callable[..., Path], load: Callable[..., dict[str, Any]],
+        cache: Path) -> None:
+    path = write_config(CONFIG)
+    assert load(path, WORKERS="3")["config"]["jobs"]["sq"]["workers"] == 3
+    hit = load(path, WORKERS="3")
+    assert not hit["parsed"]
+    changed = load(path, WORKERS="5")
+    assert changed["parsed"] and changed["config"]["jobs"]["sq"]["workers"] == 5
+    env = {k: v for k, v in os.environ.items() if k != "WORKERS"}
+    proc = subprocess.run([sys.executable, "-c", PROBE, str(path)], capture_output=True,
+                          text=True, env={**env, "MPRUN_CACHE_DIR": str(cache)},
+                          cwd=Path(__file__).parent.parent, timeout=60, check=False)
+    assert json.loads(proc.stdout)["config"]["jobs"]["sq"]["workers"] == 2
+    # An entry names the variable, and holds no value of it, only a salted hash.
+    for entry in entries(cache):
+        assert b"WORKERS" in entry.read_bytes()
+
+
+def test_no_entry_holds_a_secret(write_config: Callable[..., Path],
+                                 load: Callable[..., dict[str, Any]], cache: Path) -> None:
+    path = write_config(CONFIG.replace("map: [1, 2, 3]",
+                                       "map: [1]\n    args:\n      - ${API_TOKEN}"))
+    assert load(path, API_TOKEN="hunter2-secret")["config"]["jobs"]["sq"]["args"] == [
+        "hunter2-secret"]
+    assert entries(cache) == []
+    assert load(path, API_TOKEN="hunter2-secret")["parsed"]
+
+
+def test_a_bad_config_is_not_kept_and_still_fails(
+        write_config: Callable[..., Path], load: Callable[..., dict[str, Any]],
+        cache: Path) -> None:
+    path = write_config(CONFIG.replace("workers: ${WORKERS:-2}", "workers: 0"))
+    for _ in range(2):
+        error = load(path)["error"]
+        assert any(":5:" in line and "jobs.sq.workers" in line for line in error), error
+    assert entries(cache) == []
+
+
+def test_a_hit_checks_map_files_and_functions_again(
+        write_config: Callable[..., Path], run_cli: Callable[..., Any], tmp_path: Path,
+        cache: Path) -> None:
+    """What a config names outside itself can change without the config changing."""
+    (tmp_path / "items.jsonl").write_text("1\n2\n")
+    module = tmp_path / "cachejob.py"
+    module.write_text("def double(x):\n    return 2 * x\n")
+    path = write_config("""\
+        jobs:
+          twice:
+            function: cachejob:double
+            mode: serial
+            map: {file: items.jsonl}
+        """)
+    env = {"MPRUN_CACHE_DIR": str(cache)}
+    first = run_cli("validate", str(path), env=env)
+    assert first.code == 0, first
+    assert len(entries(cache)) == 1
+    (tmp_path / "items.jsonl").unlink()
+    gone = run_cli("validate", str(path), env=env)
+    assert gone.code == 2, gone
+    assert f"{path}:5:" in gone.stderr and "items.jsonl" in gone.stderr, gone.stderr
+    (tmp_path / "items.jsonl").write_text("1\n2\n")
+    module.write_text("def triple(x):\n    return 3 * x\n")
+    renamed = run_cli("validate", str(path), env=env)
+    assert renamed.code == 2, renamed
+    assert f"{path}:3:" in renamed.stderr and "double" in renamed.stderr, renamed.stderr
+    module.write_text("def double(x):\n    return 2 * x\n")
+    ran = run_cli(str(path), "--json", env=env)
+    assert ran.code == 0, ran
+    assert ran.json()["jobs"][0]["results"] == [2, 4]
+
+
+def test_a_torn_entry_is_a_miss_and_is_replaced(
+        write_config: Callable[..., Path], load: Callable[..., dict[str, Any]],
+        cache: Path) -> None:
+    path = write_config(CONFIG)
+    load(path)
+    [entry] = entries(cache)
+    entry.write_bytes(entry.read_bytes()[:40])
+    assert load(path)["parsed"]
+    assert not load(path)["parsed"]
+
+
+def test_turned_off(write_config: Callable[..., Path], load: Callable[..., dict[str, Any]],
+                    cache: Path) -> None:
+    path = write_config(CONFIG)
+    for _ in range(2):
+        assert load(path, MPRUN_CACHE_DIR="off")["parsed"]
+    assert entries(cache) == []
+
+
+def test_an_unwritable_cache_is_skipped(write_config: Callable[..., Path],
+                                        run_cli: Callable[..., Any], tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    path = write_config(CONFIG)
+    result = run_cli("validate", str(path), env={"MPRUN_CACHE_DIR": str(blocker / "cache")})
+    assert result.code == 0, result
+    assert result.stderr == ""
+
+
+def test_the_code_fingerprint_follows_the_installed_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    package = tmp_path / "fakepkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "mod.py").write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(configcache, "_PACKAGES", ("fakepkg",))
+
+    def fingerprint() -> str:
+        monkeypatch.setattr(configcache, "_fingerprint", None)
+        return configcache._code_fingerprint()
+
+    before = fingerprint()
+    assert fingerprint() == before
+    (package / "mod.py").write_text("x = 22\n")
+    assert fingerprint() != before
+
+
+def test_the_key_covers_path_text_and_modes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner import executors
+
+    base = configcache.key("a.yaml", "jobs: {}")
+    assert configcache.key("a.yaml", "jobs: {}") == base
+    assert configcache.key("b.yaml", "jobs: {}") != base
+    assert configcache.key("a.yaml", "jobs: {} ") != base
+    monkeypatch.setitem(executors.EXECUTORS, "fake", "tests.fake_mode:FakeExecutor")
+    assert configcache.key("a.yaml", "jobs: {}") != base
