@@ -311,7 +311,7 @@ def _run(options: argparse.Namespace) -> int:
     """
     from runner import signals
     from runner.errors import UsageError
-    from runner.report import not_run_document
+    from runner.progress import Progress
 
     if options.resume is not None and len(options.configs) > 1:
         raise UsageError("--resume takes one config: a run id belongs to one config's run")
@@ -319,39 +319,50 @@ def _run(options: argparse.Namespace) -> int:
         raise UsageError("--force goes with --resume RUN_ID")
     paths: list[str] = options.configs
     exit_code = EXIT_OK
-    from runner.progress import Progress
-
     observers = [] if options.quiet else [Progress()]
-    written: bytes | None = None  # one config's summary.json, when it was written
+    written: list[bytes | None] = [None] * len(paths)  # each config's summary.json bytes
     with _stdout_to_stderr(options.json):
         configs, docs = _load_for_run(paths, options.only)
         if any(docs):
             exit_code = EXIT_USAGE
         else:  # nothing runs once a config is invalid
-            exit_code, written = _run_each(configs, paths, docs, options, observers)
+            exit_code = _run_each(configs, paths, docs, written, options=options,
+                                  observers=observers)
     if signals.outside.signum is not None and exit_code < EXIT_INTERRUPTED:
         # It came as a run ended (later ones did not run); a run it interrupted has
         # the code of its own first signal already.
         exit_code = EXIT_INTERRUPTED + signals.outside.signum
-    if options.json and written is not None:
-        _out(written)  # summary.json's bytes: the document is serialised once
-    elif options.json:
-        every = [doc or not_run_document(path, exit_code)
-                 for path, doc in zip(paths, docs, strict=True)]
-        _print_document(every[0] if len(every) == 1 else every)
+    if options.json:
+        _print_documents(paths, docs, written, exit_code)
     return exit_code
 
 
+def _print_documents(paths: list[str], docs: list[dict[str, Any] | None],
+                     written: list[bytes | None], exit_code: int) -> None:
+    """The ``--json`` output of a run: each config's document, a list of them for several.
+    A run's document is its summary.json's bytes: no document is serialised twice."""
+    from runner.jsonable import dumps_document
+    from runner.report import not_run_document
+
+    pieces = [data if data is not None else dumps_document(doc or not_run_document(path,
+                                                                                   exit_code))
+              for path, doc, data in zip(paths, docs, written, strict=True)]
+    if len(pieces) == 1:
+        _out(pieces[0])
+    else:
+        _out(b"[\n" + b",\n".join(piece.rstrip(b"\n") for piece in pieces) + b"\n]\n")
+
+
 def _run_each(configs: list[Config], paths: list[str], docs: list[dict[str, Any] | None],
-              options: argparse.Namespace, observers: Sequence[Observer]
-              ) -> tuple[int, bytes | None]:
-    """Run the configs in turn, filling ``docs``; the exit code, and the one config's
-    summary.json bytes when it was written. A signal before a run began (waiting for its
-    lock, say) ends the loop there: the reports so far stand, the rest did not run."""
+              written: list[bytes | None], *, options: argparse.Namespace,
+              observers: Sequence[Observer]) -> int:
+    """Run the configs in turn, filling ``docs`` and ``written`` (each one's summary.json
+    bytes); the exit code. A signal before a run began (waiting for its lock, say) ends
+    the loop there: the reports so far stand, the rest did not run."""
     from runner import signals
     from runner.errors import Interrupted
 
-    exit_code, written = EXIT_OK, None
+    exit_code = EXIT_OK
     for index, config in enumerate(configs):
         if signals.outside.signum is not None:  # came while a report was printed
             break
@@ -361,14 +372,14 @@ def _run_each(configs: list[Config], paths: list[str], docs: list[dict[str, Any]
         except Interrupted as exc:
             print(f"mprun: {signal.Signals(exc.signum).name}: stopped before the run of "
                   f"{paths[index]} began", file=sys.stderr)
-            return max(exit_code, exc.exit_code), None
+            return max(exit_code, exc.exit_code)
         docs[index], exit_code = doc, max(exit_code, code)
         if report is not None:
-            written = report.document if len(paths) == 1 else None
+            written[index] = report.document
             _print_report(report, options, paths[index] if len(paths) > 1 else None)
             if report.status == "interrupted":
                 break  # the later configs are not run
-    return exit_code, written
+    return exit_code
 
 
 def _run_one(config: Config, path: str, options: argparse.Namespace,

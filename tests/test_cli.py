@@ -235,11 +235,16 @@ def test_environment_variables_reach_the_config(run_cli, write_config):
     assert run_cli(str(path), "--json", env={"X": "7"}).json()["jobs"][0]["results"] == [49]
 
 
-def test_several_configs_run_in_turn_json_is_a_list(run_cli):
+def test_several_configs_run_in_turn_json_is_a_list(run_cli, tmp_path):
     result = run_cli("configs/pool.yaml", "configs/process.yaml", "--json")
     assert result.code == 0, result
     docs = result.json()
     assert [doc["config"] for doc in docs] == ["configs/pool.yaml", "configs/process.yaml"]
+    # Each entry is its run's summary.json, the same bytes (each document written once).
+    for doc in docs:
+        summary = tmp_path / "logs" / doc["run_id"] / "summary.json"
+        assert summary.read_bytes().rstrip(b"\n") in result.stdout.encode()
+        assert json.loads(summary.read_bytes()) == doc
 
 
 def test_one_invalid_config_of_several_runs_nothing(run_cli, write_config, tmp_path):
