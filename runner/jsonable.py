@@ -72,17 +72,19 @@ def dumps_line(obj: Any, default: Callable[[Any], Any] = repr, option: int = 0) 
     return dumps_compact(obj, default, option) + b"\n"
 
 
-def dumps_document(obj: Any) -> bytes:
+def dumps_document(obj: Any, *, refused: bool = False) -> bytes:
     """An indented JSON document (the ``--json`` report, ``summary.json``), with its newline.
 
     A document holding ints beyond 64 bits is written compact when it is large,
     since re-indenting it would cost more than writing it. One found in the
-    document's skeleton (a report's ``reduced``) is seen before orjson is tried,
-    so that the results beside it are written once, not once per failed try.
+    document's skeleton (a report's ``reduced``), or known to be there
+    (``refused``: orjson refused some results when they were checked), is seen
+    before orjson is tried, so that the results beside it are written once, not
+    once per failed try.
     """
     import orjson
 
-    if not _skeleton_holds_big_int(obj, SKELETON_DEPTH):
+    if not refused and not _skeleton_holds_big_int(obj, SKELETON_DEPTH):
         try:
             return orjson.dumps(obj, default=written_as, option=orjson.OPT_INDENT_2
                                 | orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
@@ -148,7 +150,8 @@ class _Pieces:
         if isinstance(obj, int) and not _INT_MIN <= obj < _INT_END:
             self.out.append(int.__repr__(obj).encode())
             return
-        if not (depth < SKELETON_DEPTH and _in_skeleton(obj)) and self._tried(obj):
+        if not (depth < SKELETON_DEPTH and _in_skeleton(obj)) and not _long(obj) \
+                and self._tried(obj):
             return
         if isinstance(obj, dict) or _is_array(obj):
             brackets = b"{}" if isinstance(obj, dict) else b"[]"
@@ -234,6 +237,12 @@ def _key(key: Any, default: Callable[[Any], Any], option: int) -> bytes:
 def _is_array(obj: Any) -> bool:
     """Whether orjson writes ``obj`` as an array (a tuple subclass goes to ``default``)."""
     return isinstance(obj, list) or type(obj) is tuple
+
+
+def _long(obj: Any) -> bool:
+    """Whether ``obj`` is tried in blocks, never whole: on the slow path a whole try of a
+    million results would write them all once more before the blocks do."""
+    return (isinstance(obj, dict) or _is_array(obj)) and len(obj) > BLOCK_ITEMS
 
 
 def _in_skeleton(obj: Any) -> bool:

@@ -63,6 +63,7 @@ class Finished:
     attempt: int = 1
     mode: str | None = None  # set for the modes of a compare job
     encoded: bytes | None = None  # the values' JSON, when plain (runner.vet.vetted)
+    refused: bool = False  # orjson refused the values (runner.vet.vetted)
 
 
 class Observer:
@@ -148,11 +149,13 @@ class Tally(Observer):
             self.results[task] = value
         self.failed: dict[int, TaskError] = {}
         self.completed = len(reused)  # tasks that answered (ok or failed), reused included
+        self.refused = False  # whether orjson refused some chunk's values
 
     def finished(self, event: Finished) -> None:
         outcome = event.outcome
         end = outcome.first + len(outcome.values)
         self.results[outcome.first:end] = outcome.values
+        self.refused = self.refused or event.refused
         if event.attempt == 1:
             self.completed += len(outcome.values)
         else:  # a retried task that succeeds is no longer failed

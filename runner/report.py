@@ -69,6 +69,8 @@ class JobReport:
     compare: list[CompareEntry] | None = None
     not_run: int = 0  # tasks never started (an interrupt, or on_error: stop)
     reused: int = 0  # results taken over from an earlier run (--resume)
+    # orjson refused some of the results (runner.vet.vetted): not in the document.
+    refused: bool = field(default=False, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +124,11 @@ class RunReport:
             doc["error"] = {"type": type(self.error).__name__, "path": self.error.path,
                             "message": str(self.error)}
         return doc
+
+    @property
+    def refused(self) -> bool:
+        """Whether orjson refused some job's results: its document takes the slow path."""
+        return any(job.refused for job in self.jobs)
 
 
 def job_status(*, interrupted: bool, failed: bool) -> str:

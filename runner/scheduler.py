@@ -141,8 +141,8 @@ class Scheduler:
             last_try = attempt > job.retries
             for answer in executor.run(chunks):
                 # Before anything counts or writes it; the journal reuses the JSON.
-                outcome, encoded = vetted(answer, name, attempt)
-                observers.finished(Finished(name, outcome, attempt, tag, encoded))
+                outcome, encoded, refused = vetted(answer, name, attempt)
+                observers.finished(Finished(name, outcome, attempt, tag, encoded, refused))
                 if self.files.error is not None or (job.on_error == "stop" and outcome.errors and (
                         last_try or any(map(final, outcome.errors)))):
                     self.stopped = True
@@ -201,6 +201,7 @@ class Scheduler:
             not_run=len(plan) - first.tally.completed, reused=len(plan.reused),
             seconds=sum(run.seconds for run in runs), results=first.tally.results,
             reduced=reduced, errors=errors, compare=compare,
+            refused=first.tally.refused,
         )
 
     @staticmethod

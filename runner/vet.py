@@ -36,10 +36,13 @@ class _Unwritable(Exception):
     """Raised by :func:`_written_as` when the step that turns a value into JSON raises."""
 
 
-def vetted(outcome: Outcome, job: str, attempt: int = 1) -> tuple[Outcome, bytes | None]:
-    """:func:`vet`, and the values' JSON when they are plain JSON data (nothing written
-    by ``written_as``): the journal writes those bytes as they are, so that a million
-    results are encoded once, not once to check them and once to write them."""
+def vetted(outcome: Outcome, job: str, attempt: int = 1
+           ) -> tuple[Outcome, bytes | None, bool]:
+    """:func:`vet`, the values' JSON when they are plain JSON data (nothing written by
+    ``written_as``), and whether orjson refused them (an int beyond 64 bits, say). The
+    journal writes those bytes as they are, so that a million results are encoded once,
+    not once to check them and once to write them; a refusal tells ``summary.json`` to
+    take its slow path at once (``runner.jsonable.dumps_document``)."""
     import orjson
 
     converted = False
@@ -54,8 +57,8 @@ def vetted(outcome: Outcome, job: str, attempt: int = 1) -> tuple[Outcome, bytes
                             option=orjson.OPT_NON_STR_KEYS | WRITTEN_AS_OPTIONS)
     except BaseException as exc:  # refused, or a value at fault: the full check says which
         _reraise_interrupt(exc)
-        return vet(outcome, job, attempt), None
-    return outcome, None if converted else data
+        return vet(outcome, job, attempt), None, True
+    return outcome, None if converted else data, False
 
 
 def vet(outcome: Outcome, job: str, attempt: int = 1) -> Outcome:

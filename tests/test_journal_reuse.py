@@ -42,7 +42,7 @@ def test_the_reused_json_gives_the_same_line(job: str, values: list[Any], first:
                                              fail: bool) -> None:
     errors = [TaskError.of(first, ValueError("no"))] if fail else []
     outcome = Outcome(first, list(values), errors, seconds, pid)
-    checked, encoded = vetted(outcome, job)
+    checked, encoded, _ = vetted(outcome, job)
     assert checked is outcome
     if encoded is not None:
         assert _written(job, outcome, mode, encoded) == _written(job, outcome, mode, None)
@@ -54,3 +54,11 @@ def test_values_that_need_converting_are_not_reused() -> None:
     for value in ({1, 2}, 1j):
         assert vetted(Outcome(0, [1, value], [], 0.0, 1), "job")[1] is None
     assert vetted(Outcome(0, [1, 2, "x"], [], 0.0, 1), "job")[1] == b'[1,2,"x"]'
+
+
+def test_a_refusal_is_told_apart_from_a_conversion() -> None:
+    """orjson refusing a value (an int beyond 64 bits) is what lets summary.json skip its
+    own refused try; a value ``written_as`` converts is not a refusal."""
+    assert vetted(Outcome(0, [1, 2**70], [], 0.0, 1), "job")[2] is True
+    for value in ({1, 2}, 1j, "x", 2**63):
+        assert vetted(Outcome(0, [1, value], [], 0.0, 1), "job")[2] is False

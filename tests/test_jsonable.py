@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runner.jsonable import (
+    BLOCK_ITEMS,
     INDENT_LIMIT_BYTES,
     WRITTEN_AS_OPTIONS,
     dumps_document,
@@ -69,3 +70,45 @@ def test_what_a_default_raises_comes_out_once_not_on_the_slow_path_again():
 
 def test_written_as_options_are_orjsons_passthrough_options():
     assert WRITTEN_AS_OPTIONS == orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _orjson_inputs(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every object orjson.dumps is handed from now on."""
+    seen: list[object] = []
+    real = orjson.dumps
+
+    def spy(obj: object, *args: object, **kwargs: object) -> bytes:
+        seen.append(obj)
+        return real(obj, *args, **kwargs)
+
+    monkeypatch.setattr(orjson, "dumps", spy)
+    return seen
+
+
+@pytest.mark.parametrize("where", [0, 54_321, 99_999])
+def test_a_huge_int_known_to_be_there_costs_no_pass_over_the_results(
+        monkeypatch: pytest.MonkeyPatch, where: int) -> None:
+    """With ``refused`` (orjson refused a result when it was checked), neither the whole
+    document nor the whole results list is handed to orjson: only blocks, and the one
+    holding the huge int item by item. The bytes are those of the path that finds out."""
+    results = list(range(100_000))
+    results[where] = 2**70
+    doc = {"jobs": [{"results": results, "reduced": 1}]}
+    expected = dumps_document(doc)
+    seen = _orjson_inputs(monkeypatch)
+    assert dumps_document(doc, refused=True) == expected
+    assert all(obj is not doc and obj is not results for obj in seen)
+    assert max(len(obj) for obj in seen if isinstance(obj, list)) <= BLOCK_ITEMS
+
+
+def test_a_huge_int_found_late_costs_one_failed_pass_not_two(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unknown beforehand (a resumed result, say): one refused try of the whole document,
+    then the results in blocks; the results list is never tried whole again."""
+    results = list(range(100_000))
+    results[-1] = 2**70
+    doc = {"jobs": [{"results": results}]}
+    seen = _orjson_inputs(monkeypatch)
+    assert json.loads(dumps_document(doc)) == doc
+    assert [obj for obj in seen if obj is doc] == [doc]
+    assert not any(obj is results for obj in seen)
