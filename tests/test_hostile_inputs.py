@@ -286,16 +286,20 @@ def check_runs(procs: list[subprocess.Popen[str]], logs: Path, count: int) -> No
     assert len({(p / "summary.json").read_text() for p in folders}) == count  # one run each
 
 
-def test_100_runs_of_100_configs_started_at_once_get_100_run_folders(tmp_path):
-    """100 `python -m runner` processes of different configs (the run lock does not
-    serialise them) started together into one --log-dir: 100 distinct run folders, every
-    one exit 0, no traceback."""
+@pytest.mark.parametrize("count", [
+    pytest.param(25, id="25"),
+    pytest.param(100, marks=pytest.mark.slow, id="100"),
+])
+def test_many_runs_of_as_many_configs_started_at_once_get_a_run_folder_each(tmp_path, count):
+    """``count`` `python -m runner` processes of different configs (the run lock does not
+    serialise them) started together into one --log-dir: as many distinct run folders,
+    every one exit 0, no traceback. 25 by default, 100 with --run-slow."""
     logs = tmp_path / "logs"
     procs = [subprocess.Popen([sys.executable, "-m", "runner", str(path), "--log-dir",
                                str(logs)], cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-             for path in write_configs(tmp_path, 100)]
-    check_runs(procs, logs, 100)
+             for path in write_configs(tmp_path, count)]
+    check_runs(procs, logs, count)
 
 
 # Each process imports mprun, waits for the starting gun, then runs, so their run folders

@@ -225,7 +225,7 @@ def assert_shared_load(report: RunReport, tasks: int) -> None:
 
 PROCESS_CASES = [
     pytest.param("fork", 500, marks=pytest.mark.timeout(120), id="fork-500"),
-    pytest.param("forkserver", 150, marks=pytest.mark.timeout(120), id="forkserver-150"),
+    pytest.param("forkserver", 60, marks=pytest.mark.timeout(120), id="forkserver-60"),
     pytest.param("spawn", 30, marks=pytest.mark.timeout(60), id="spawn-30"),
     pytest.param("fork", 10_000, marks=[pytest.mark.slow, pytest.mark.timeout(600)],
                  id="fork-10000"),
@@ -268,28 +268,40 @@ def test_process_mode_runs_every_task_and_leaks_nothing(
 
 POOL_TASKS = 1_000_000
 POOL_SHARED_TASKS = 10_000
+# A million under fork; the other start methods differ only in how workers start, so
+# the default run gives them a fifth of it, and --run-slow the million.
+POOL_CASES = [
+    pytest.param("fork", POOL_TASKS, id="fork-1000000"),
+    pytest.param("forkserver", POOL_TASKS // 5, id="forkserver-200000"),
+    pytest.param("spawn", POOL_TASKS // 5, id="spawn-200000"),
+    pytest.param("forkserver", POOL_TASKS, marks=pytest.mark.slow, id="forkserver-1000000"),
+    pytest.param("spawn", POOL_TASKS, marks=pytest.mark.slow, id="spawn-1000000"),
+]
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize(("start_method", "pool_tasks"), POOL_CASES)
 def test_a_million_pool_tasks_complete_and_leak_nothing(
-        tmp_path: Path, created_semaphores: list[str], start_method: str) -> None:
-    """1,000,000 map items from a range and 1,000,000 from a .jsonl file in pool mode,
-    and a job that uses the shared Lock, Value and Queue: every result right and in
-    order, the journal a few chunk lines per job, and nothing left behind."""
+        tmp_path: Path, created_semaphores: list[str], start_method: str,
+        pool_tasks: int) -> None:
+    """1,000,000 map items from a range and 1,000,000 from a .jsonl file in pool mode
+    (200,000 under forkserver and spawn without --run-slow), and a job that uses the
+    shared Lock, Value and Queue: every result right and in order, the journal a few
+    chunk lines per job, and nothing left behind."""
     logs = tmp_path / "logs"
     warm_up = write_config(tmp_path / "warm-up", POOL_CONFIG, items=100,
                            start_method=start_method, tasks=100, shared_tasks=10)
     assert_all_ok(runner.run(warm_up, log_dir=logs))
     baseline = Baseline(created_semaphores)
 
-    config = write_config(tmp_path / "load", POOL_CONFIG, items=POOL_TASKS,
-                          start_method=start_method, tasks=POOL_TASKS,
+    config = write_config(tmp_path / "load", POOL_CONFIG, items=pool_tasks,
+                          start_method=start_method, tasks=pool_tasks,
                           shared_tasks=POOL_SHARED_TASKS)
     report = runner.run(config, log_dir=logs)
 
     assert_all_ok(report)
     jobs = {job.name: job for job in report.jobs}
-    for name, tasks in [("range", POOL_TASKS), ("file", POOL_TASKS),
+    for name, tasks in [("range", pool_tasks), ("file", pool_tasks),
                         ("shared", POOL_SHARED_TASKS)]:
         job = jobs[name]
         assert_counted(job, tasks)
