@@ -21,6 +21,7 @@ __all__ = [
     "echo_after_sleep",
     "fill_array",
     "report_pid_and_sleep",
+    "row_width",
     "square",
     "sum_list",
     "sum_shared",
@@ -31,6 +32,11 @@ def echo_after_sleep(x: int, seconds: float = 0.01) -> int:
     """An I/O-bound task: wait ``seconds`` (the GIL is released), return ``x``."""
     time.sleep(seconds)
     return x
+
+
+def row_width(row: dict[str, str]) -> int:
+    """A trivial task for a map file's row: how many fields it has."""
+    return len(row)
 
 
 def _buffer(shared: Any) -> Any:

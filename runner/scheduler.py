@@ -52,9 +52,9 @@ class _ModeRun:
 
 
 def chunksize_for(cls: type[Executor], job: Job, plan: Plan, workers: int) -> int:
-    """How many consecutive tasks go to a worker at once."""
-    if plan.call.kind != "map" or not cls.chunks_map_items or job.timeout is not None:
-        # A timeout is per task, so the worker must hold one task at a time.
+    """How many consecutive tasks go to a worker at once. A ``timeout`` does not change
+    it: it is enforced per task inside a chunk (``runner.executors.timeouts``)."""
+    if plan.call.kind != "map" or not cls.chunks_map_items:
         return 1
     if job.chunksize != "auto":
         return job.chunksize

@@ -32,6 +32,7 @@ from typing import Any
 from runner import imports
 from runner.errors import Interrupted
 from runner.shared import resolve
+from runner.slots import Slot
 
 __all__ = [
     "Call",
@@ -162,6 +163,14 @@ class Outcome:
     def __reduce__(self) -> tuple[Any, ...]:
         return (Outcome, (self.first, self.values, self.errors, self.seconds, self.pid))
 
+    def head(self, count: int) -> Outcome:
+        """The outcome of its first ``count`` items only (all it has, if fewer)."""
+        count = max(0, min(count, len(self.values)))
+        end = self.first + count
+        return Outcome(self.first, self.values[:count],
+                       [error for error in self.errors if error.task < end], self.seconds,
+                       self.pid)
+
     @classmethod
     def failed(cls, chunk: Chunk, exc: BaseException, *, seconds: float = 0.0,
                pid: int | None = None) -> Outcome:
@@ -254,11 +263,13 @@ def _caller(call: Call, shared: dict[str, Any]) -> Callable[[Any], Any]:
 
 
 def run_chunk(chunk: Chunk, shared: dict[str, Any],
-              on_error: Callable[[Call, int, BaseException], None] | None = None) -> Outcome:
+              on_error: Callable[[Call, int, BaseException], None] | None = None,
+              slot: Slot | None = None) -> Outcome:
     """Run the items of ``chunk`` in order; a raising item fails alone.
 
     The outcome has a value for every item, unless :func:`stop_chunks` ended
-    the chunk early: then only for those before the stop.
+    the chunk early: then only for those before the stop. A ``slot`` (given for
+    a job with a timeout) names each item as it begins (``Slot.timing``).
     """
     started = time.perf_counter()
     values: list[Any] = []
@@ -276,6 +287,8 @@ def run_chunk(chunk: Chunk, shared: dict[str, Any],
                 errors.append(_task_error(chunk, chunk.first + index, exc))
                 values.append(None)
             return Outcome(chunk.first, values, errors, time.perf_counter() - started, os.getpid())
+        if slot is not None:
+            run_one = slot.timing(run_one, chunk.first, values)
         items = iter(chunk.items)
         _running[threading.get_ident()] = items
         if _stopping:

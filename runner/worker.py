@@ -33,6 +33,7 @@ from typing import Any
 
 from runner import forkguard, groups, imports, log, redact
 from runner.errors import ResultError
+from runner.slots import Slot
 from runner.work import Call, Outcome, TaskError, clear_stop, run_chunk, stop_chunks
 
 __all__ = ["Terminated", "WorkerInit", "log_failure", "main"]
@@ -75,14 +76,16 @@ def log_failure(call: Call, task: int, exc: BaseException) -> None:
         "task failed", error_type=type(exc).__qualname__, exc_info=exc)
 
 
-def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
-         started: Any = None, halt: Any = None) -> None:
+def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None, *,
+         started: Any = None, halt: Any = None, slot: Any = None) -> None:
     """Run chunks from ``conn`` until told to stop, the runner dies, or ``max_chunks``.
 
     ``started`` (a shared ``RawValue``) is set to 1 once start-up is over, so that
     the runner can tell a worker that could not start from one that a task killed.
     ``halt`` (a shared ``RawValue``) is set by the runner on a stop: chunks
     received after that are answered at once with no item run.
+    ``slot`` (a ``RawArray`` for :class:`runner.slots.Slot`) is where the items of a
+    chunk with a timeout are named as they begin.
     """
     _State.pid, _State.leads_group = os.getpid(), groups.lead()
     _install_signal_handlers()
@@ -96,7 +99,8 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
     if started is not None:
         started.value = 1
     try:
-        done = _serve(conn, init, watched, max_chunks, halt)
+        done = _serve(conn, init, watched, max_chunks,
+                      halt=halt, slot=None if slot is None else Slot(slot))
     except Terminated:  # SIGTERM outside task code, while the worker sent or waited
         _end_terminated()
     if _State.terminating:
@@ -105,7 +109,7 @@ def main(conn: Connection, init: WorkerInit, max_chunks: int | None = None,
 
 
 def _serve(conn: Connection, init: WorkerInit, watched: list[Any], max_chunks: int | None,
-           halt: Any) -> int:
+           *, halt: Any, slot: Slot | None) -> int:
     """Answer chunks until told to stop, the runner is gone or SIGTERM came; how many."""
     done = 0
     while (max_chunks is None or done < max_chunks) and not _State.terminating:
@@ -118,16 +122,20 @@ def _serve(conn: Connection, init: WorkerInit, watched: list[Any], max_chunks: i
             break
         if chunk is None:
             break
+        timed = None if chunk.call.timeout is None else slot
         if halt is not None and halt.value:
             outcome = Outcome(chunk.first, [], [], 0.0, os.getpid())
         else:
             _State.in_chunk = True
             try:
-                outcome = run_chunk(chunk, init.shared, log_failure)
+                outcome = run_chunk(chunk, init.shared, log_failure, timed)
             finally:
                 _State.in_chunk = False
             forkguard.exit_if_forked()  # a task forked and this is the child: never answer
-        if _State.terminating:  # the task unwound: nobody waits for its answer
+        if _State.terminating:  # the task unwound: nobody waits for its answer...
+            if timed is not None and timed.expired():
+                # ...unless it timed out: the runner waits for the items done before it.
+                _send(conn, _before_timeout(outcome, timed), chunk.attempt)
             break
         clear_stop()  # a SIGINT cuts short the chunk it came during, not the next one
         sys.stdout.flush()
@@ -135,6 +143,13 @@ def _serve(conn: Connection, init: WorkerInit, watched: list[Any], max_chunks: i
         _send(conn, outcome, chunk.attempt)
         done += 1
     return done
+
+
+def _before_timeout(outcome: Outcome, slot: Slot) -> Outcome:
+    """``outcome`` cut to the items before the one ``slot`` names: the one whose timeout
+    came, which SIGTERM unwound (its own error, if any, is the stop's doing)."""
+    running = slot.running()
+    return outcome.head(0 if running is None else running[0] - outcome.first)
 
 
 def _install_signal_handlers() -> None:

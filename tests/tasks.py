@@ -400,3 +400,21 @@ def slow_sum(values: list[Any]) -> Any:
 def complex_of(x: int) -> complex:
     """A result JSON cannot hold."""
     return complex(x, x)
+
+
+def hang_at(x: int, hang: int, calls: str, how: str = "sleep") -> int:
+    """Leave a file in ``calls`` naming ``x`` (a test counts each item's runs), then return
+    ``x * 10``; item ``hang`` sleeps a minute first: ``how`` is ``sleep``, ``deaf`` (it
+    ignores SIGTERM) or ``once`` (only while no file ``hung`` is in ``calls``)."""
+    with open(os.path.join(calls, f"{x}-{os.getpid()}-{time.monotonic_ns()}"), "w"):
+        pass
+    if x == hang:
+        flag = os.path.join(calls, "hung")
+        if how == "deaf":
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if how != "once" or not os.path.exists(flag):
+            if how == "once":
+                with open(flag, "w"):
+                    pass
+            time.sleep(60)
+    return x * 10

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ["tiny", "cpu", "start-up", "io", "shared-data", "worker-memory"]
+WORKLOADS = ["tiny", "cpu", "start-up", "io", "shared-data", "worker-memory", "timeout"]
 # | workload | variant | size | best | median | unit | runs | ratio | vs | answer |
 ANSWER_COLUMN = 10
 

@@ -42,10 +42,11 @@ class Sizes:
     io_seconds: float = 0.01
     shared: int = 10**7  # doubles in the shared Array / the list argument
     idle_seconds: float = 1.0  # how long the sampled worker's task sleeps
+    rows: int = 100_000  # CSV rows mapped with and without a timeout
 
 
 SMOKE = Sizes(tiny=2_000, tiny_peer=500, tiny_futures1=200, cube=20_000, io_tasks=20,
-              shared=200_000, idle_seconds=0.4)  # shared: > 100,000, the file path
+              shared=200_000, idle_seconds=0.4, rows=2_000)  # shared: > 100,000, the file path
 
 
 @dataclass

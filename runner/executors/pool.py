@@ -15,6 +15,10 @@ worker. The chunks it had not begun go to other workers; the chunk it was
 running, if it held several items, is run again item by item, because which
 item killed the worker is unknown (so the other items of that chunk run twice).
 
+A job's ``timeout`` is per item, also inside a chunk: each worker has a shared
+slot (``runner.slots``) that names the item it runs and since when, and the
+runner waits for the earliest item's deadline (``runner.executors.timeouts``).
+
 Shared primitives reach workers as ``Process`` arguments at start-up, which
 multiprocessing allows (inheritance), never with the tasks.
 
@@ -35,7 +39,6 @@ import contextlib
 import math
 import multiprocessing.queues
 import os
-import queue
 import signal
 import threading
 import time
@@ -55,7 +58,9 @@ from runner.errors import (
     WorkerCrashed,
     WorkerStartFailed,
 )
+from runner.executors import ending, timeouts
 from runner.executors.base import Backend, Executor, ExecutorSetup
+from runner.slots import Slot
 from runner.work import Chunk, Outcome
 
 __all__ = ["PoolExecutor", "ProcessBackend", "describe_exit"]
@@ -71,7 +76,7 @@ PREFETCH_BELOW_SECONDS = 0.005
 # How long close() lets workers finish and exit before terminating them.
 EXIT_GRACE_SECONDS = 10.0
 # After SIGTERM, how long a worker and its process group have before SIGKILL.
-KILL_GRACE_SECONDS = groups.KILL_GRACE_SECONDS
+KILL_GRACE_SECONDS = ending.KILL_GRACE_SECONDS
 
 _LIKELY_CAUSE = {
     signal.SIGKILL: "killed by SIGKILL: out of memory? (the kernel's OOM killer sends it)",
@@ -128,12 +133,13 @@ class ProcessBackend(Backend):
 
 
 class _Worker:
-    """One worker process, its pipe and the chunks it holds, oldest first."""
+    """One worker process, its pipe, its slot and the chunks it holds, oldest first."""
 
-    def __init__(self, process: Any, conn: Connection, started: Any) -> None:
+    def __init__(self, process: Any, conn: Connection, started: Any, slot: Slot) -> None:
         self.process = process
         self.conn = conn
         self.started = started  # a shared byte the worker sets once it is ready for chunks
+        self.slot = slot  # the item of a timed chunk it runs, and since when
         self.held: deque[Chunk] = deque()
         self.sent = 0
         self.began = 0.0  # monotonic time its oldest held chunk began running
@@ -201,7 +207,7 @@ class PoolExecutor(Executor):
             for w in busy:
                 if w in self._workers and w.held and time.monotonic() >= _deadline(w) \
                         and w.conn not in ready:
-                    yield self._expire(w, pending)
+                    yield from self._expire(w, pending)
             for handle in ready:
                 answered = by_handle[handle]
                 if answered is None or answered not in self._workers or not answered.held:
@@ -241,6 +247,8 @@ class PoolExecutor(Executor):
                 break
             if not target.held:
                 target.began = time.monotonic()
+                if chunk.call.timeout is not None:
+                    target.slot.hand_over(chunk.first, target.began)
             try:
                 target.conn.send_bytes(payload)
             except OSError:
@@ -299,6 +307,8 @@ class PoolExecutor(Executor):
         chunk = w.held.popleft()
         if w.held:  # the chunk sent behind it begins now
             self.setup.started(w.held[0], w.pid)
+        else:
+            w.slot.clear()
         outcome = self._unpickle(w, chunk, data, pending)
         if outcome is None:  # it runs again item by item
             outcome = Outcome(chunk.first, [], [], 0.0, w.pid)
@@ -350,7 +360,7 @@ class PoolExecutor(Executor):
         pending.extendleft(reversed(w.held))
         w.held.clear()
         self._workers.remove(w)
-        how = self._terminate(w)
+        how, _ = self._terminate(w)
         last = outcome.first + len(outcome.values) - 1
         self._log.error("a worker answered for other tasks", job=chunk.call.job,
                         worker_pid=w.pid, sent=[chunk.first, chunk.first + len(chunk.items) - 1],
@@ -428,31 +438,43 @@ class PoolExecutor(Executor):
             w.conn.close()
         return failure, cause
 
-    def _expire(self, w: _Worker, pending: deque[Chunk]) -> Outcome:
-        """``w``'s task ran past its timeout: stop the worker (SIGTERM, then SIGKILL after a
-        grace period), fail that task, give back what it had not begun."""
+    def _expire(self, w: _Worker, pending: deque[Chunk]) -> list[Outcome]:
+        """``w``'s item ran past its timeout: stop the worker (SIGTERM, then SIGKILL after
+        a grace period) and fail that item; the items before it keep the results the
+        worker sends as it unwinds; the rest of its chunk and what it had not begun go
+        back (``runner.executors.timeouts``)."""
         running, *unstarted = w.held
         pending.extendleft(reversed(unstarted))
         w.held.clear()
-        timeout = running.call.timeout
+        timeout = running.call.timeout or 0.0
         self._workers.remove(w)
-        how = self._terminate(w)
-        self._log.error("task timed out", job=running.call.job, task=running.first,
-                        timeout=timeout, worker_pid=w.pid, how=how)
-        return Outcome.failed(running, TaskTimeout(timeout or 0.0, w.pid, how, _lock_note(running)),
-                              seconds=time.monotonic() - w.began, pid=w.pid)
+        task, since = timeouts.running_task(running, w.slot, w.began)
+        w.slot.expire()
+        how, data = self._terminate(w, listen=True)
+        settled = timeouts.settle(
+            running, task, timeouts.last_word(data, running),
+            TaskTimeout(timeout, w.pid, how, _lock_note(running)),
+            seconds=time.monotonic() - since, pid=w.pid)
+        pending.extendleft(reversed(settled.again))
+        fields = {"job": running.call.job, "timeout": timeout, "worker_pid": w.pid}
+        if settled.lost:
+            self._log.warning("a timed-out worker's finished items were lost with it; "
+                              "running them again", **fields,
+                              tasks=[settled.lost.start, settled.lost.stop - 1])
+        self._log.error("task timed out", task=task, how=how, **fields)
+        return settled.outcomes
 
     @staticmethod
-    def _terminate(w: _Worker) -> str:
+    def _terminate(w: _Worker, listen: bool = False) -> tuple[str, bytes | None]:
         """Stop ``w`` and its process group (SIGTERM, then SIGKILL after the kill grace);
-        say how it ended."""
-        _stop_all([w.process])
+        say how it ended, and (with ``listen``) what it sent meanwhile."""
+        heard = ending.stop_all([w.process], w.conn if listen else None)
         how = "stopped with SIGTERM"
         if w.process.exitcode == -signal.SIGKILL:  # it outlived SIGTERM
             how = f"killed with SIGKILL after ignoring SIGTERM for {KILL_GRACE_SECONDS:g}s"
         with contextlib.suppress(OSError):
             w.conn.close()
-        return how
+        return how, heard
 
     def _forward_stop(self) -> None:
         """Tell workers to run no new chunk (``halt``) and to end the running one after
@@ -472,11 +494,13 @@ class PoolExecutor(Executor):
         ctx = self.setup.context
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         started = ctx.RawValue("b", 0)
+        slot = Slot.create(ctx)
         if self._halt is None:
             self._halt = ctx.RawValue("b", 0)
         process = ctx.Process(
             target=worker.main,
-            args=(child_conn, self.setup.init, self.chunks_per_worker, started, self._halt),
+            args=(child_conn, self.setup.init, self.chunks_per_worker),
+            kwargs={"started": started, "halt": self._halt, "slot": slot.array},
             name=f"mprun-worker-{len(self._workers)}",
         )
         # Blocked until the worker has its own handlers (fork and spawn children inherit
@@ -496,7 +520,7 @@ class PoolExecutor(Executor):
                 raise
             child_conn.close()
             groups.adopt(process.pid)
-            w = _Worker(process, parent_conn, started)
+            w = _Worker(process, parent_conn, started, slot)
             self._workers.append(w)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
@@ -512,34 +536,18 @@ class PoolExecutor(Executor):
                     w.conn.send(None)
             queues = [obj for obj in self.setup.init.shared.values()
                       if isinstance(obj, multiprocessing.queues.Queue)]
-            _join_all(processes, EXIT_GRACE_SECONDS, queues)
+            ending.join_all(processes, EXIT_GRACE_SECONDS, queues)
             for p in processes:
                 if p.is_alive():
                     self._log.warning("worker did not exit; stopping it", worker_pid=p.pid)
         # Also after a clean exit: what tasks started and left running ends with the job.
-        _stop_all(processes)
+        ending.stop_all(processes)
         self._groups.finish()
         for w in self._workers:
             with contextlib.suppress(OSError):
                 w.conn.close()
         self._workers.clear()
         self._retired.clear()
-
-
-def _stop_all(processes: list[Any]) -> None:
-    """Stop workers and their process groups: SIGTERM to each group (the task's
-    ``finally`` runs), SIGKILL to each group left after the kill grace; reap them all."""
-    ending = groups.Groups()
-    ending.end(p.pid for p in processes if p.pid is not None)
-    for p in processes:  # one not yet in a group of its own (still starting)
-        if p.exitcode is None and not groups.alive(p.pid):
-            p.terminate()
-    _join_all(processes, KILL_GRACE_SECONDS, [])
-    for p in processes:
-        if p.exitcode is None:
-            p.kill()
-            p.join(KILL_GRACE_SECONDS)
-    ending.finish()
 
 
 def _one_by_one(chunk: Chunk) -> list[Chunk]:
@@ -557,42 +565,5 @@ def _lock_note(running: Chunk | None) -> str:
 
 
 def _deadline(w: _Worker) -> float:
-    """When ``w``'s running task times out (infinity: no timeout)."""
-    timeout = w.held[0].call.timeout if w.held else None
-    return math.inf if timeout is None else w.began + timeout
-
-
-def _join_all(processes: list[Any], timeout: float, queues: list[Any]) -> None:
-    """Wait for ``processes`` to exit, keeping shared queues drained meanwhile.
-
-    A process that put items on a multiprocessing Queue cannot exit until they
-    are written to the queue's pipe; when nobody reads, a full pipe would block
-    it forever (the multiprocessing guidelines' "joining processes that use
-    queues"). Items taken out here are put back, in order, once all have exited.
-    """
-    deadline = time.monotonic() + timeout
-    held: dict[int, list[Any]] = {id(q): [] for q in queues}
-    while True:
-        alive = [p for p in processes if p.exitcode is None]
-        if not alive or time.monotonic() >= deadline:
-            break
-        wait([p.sentinel for p in alive], timeout=0.05)
-        for q in queues:
-            held[id(q)].extend(_take_all(q))
-    for q in queues:
-        if held[id(q)]:
-            items = held[id(q)] + _take_all(q)
-            for item in items:
-                q.put(item)
-    for p in processes:
-        if p.exitcode is not None:
-            p.join()
-
-
-def _take_all(q: Any) -> list[Any]:
-    items = []
-    while True:
-        try:
-            items.append(q.get_nowait())
-        except (queue.Empty, OSError, EOFError):
-            return items
+    """When ``w``'s running item times out (infinity: no timeout)."""
+    return timeouts.deadline(w.held[0], w.slot, w.began) if w.held else math.inf
