@@ -242,7 +242,9 @@ class PoolExecutor(Executor):
                                 or chunk.call.timeout is not None):
                 # Too big to queue behind running work, or it uses shared primitives:
                 # a task queued behind one that waits on a Barrier or Event for it
-                # would wait forever, where a free worker would have run it.
+                # would wait forever, where a free worker would have run it. A timed
+                # chunk is never queued either: the slot then always belongs to the
+                # one chunk its worker holds (its hand-over, its clear on the answer).
                 pending.appendleft(chunk)
                 break
             if not target.held:
