@@ -106,7 +106,7 @@ class Scheduler:
             observers.started(Started(name, chunk.first, len(chunk.items), pid, time.time(),
                                       chunk.attempt, tag))
 
-        setup = self.backends.setup(cls, job.worker_count(), started)
+        setup = self.backends.setup(cls, job.worker_count(), started, fresh=tag is not None)
         began = time.perf_counter()
         interrupted, retries_cut = None, False
         try:

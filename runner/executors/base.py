@@ -83,6 +83,8 @@ class ExecutorSetup:
     backend: Backend | None = None  # the run's instance of the executor's backend class
     # Called in the runner's main thread when a chunk begins to run, with the pid running it.
     started: Callable[[Chunk, int], None] = _ignore_start
+    # Start its own workers, not take the run's idle ones (a compare job's mode: timed).
+    fresh: bool = False
 
     @property
     def context(self) -> Any:
@@ -166,12 +168,13 @@ class Backends:
                 backend.open()
 
     def setup(self, cls: type[Executor], workers: int,
-              started: Callable[[Chunk, int], None] = _ignore_start) -> ExecutorSetup:
+              started: Callable[[Chunk, int], None] = _ignore_start, *,
+              fresh: bool = False) -> ExecutorSetup:
         """An executor's setup, lending it the run's instance of its backend."""
         if cls.backend is not None and cls.backend not in self._open:
             self.open([cls])
         backend = self._open.get(cls.backend) if cls.backend is not None else None
-        return ExecutorSetup(cls.workers_for(workers), self.scope, backend, started)
+        return ExecutorSetup(cls.workers_for(workers), self.scope, backend, started, fresh)
 
     def close(self) -> None:
         """Close every open backend, the last opened first; each is closed even if another

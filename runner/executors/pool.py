@@ -22,9 +22,10 @@ runner waits for the earliest item's deadline (``runner.executors.timeouts``).
 Shared primitives reach workers as ``Process`` arguments at start-up, which
 multiprocessing allows (inheritance), never with the tasks.
 
-The run-wide part is :class:`ProcessBackend`: under forkserver it starts the
-fork server as soon as the config is checked, with the jobs' modules
-preloaded, while the runner is still setting up; the first worker waits for it.
+The run-wide part is ``runner.executors.processes.ProcessBackend``: under
+forkserver it starts the fork server as soon as the config is checked, with the
+jobs' modules preloaded, while the runner is still setting up; and it keeps the
+workers a job leaves idle for the run's next pool job.
 
 Why not ``multiprocessing.Pool`` or loky: neither says which task a dead
 worker was running, nor lets the rest of the job go on (see above), nor
@@ -37,19 +38,16 @@ from __future__ import annotations
 
 import contextlib
 import math
-import multiprocessing.queues
 import os
 import signal
-import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from multiprocessing.connection import Connection, wait
+from collections.abc import Iterable, Iterator
+from multiprocessing.connection import wait
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, ClassVar
+from typing import Any
 
 from runner import groups, log, worker
-from runner.context import warm_forkserver
 from runner.errors import (
     ArgumentsError,
     Interrupted,
@@ -59,7 +57,8 @@ from runner.errors import (
     WorkerStartFailed,
 )
 from runner.executors import ending, timeouts
-from runner.executors.base import Backend, Executor, ExecutorSetup
+from runner.executors.base import Executor, ExecutorSetup
+from runner.executors.processes import ProcessBackend, Worker, dismiss, queues
 from runner.slots import Slot
 from runner.work import Chunk, Outcome
 
@@ -73,8 +72,6 @@ PREFETCH_MAX_BYTES = 16 * 1024
 # is what costs; for longer chunks a queued chunk could wait behind a slow one
 # while another worker sits idle), and never for tasks given shared primitives.
 PREFETCH_BELOW_SECONDS = 0.005
-# How long close() lets workers finish and exit before terminating them.
-EXIT_GRACE_SECONDS = 10.0
 # After SIGTERM, how long a worker and its process group have before SIGKILL.
 KILL_GRACE_SECONDS = ending.KILL_GRACE_SECONDS
 
@@ -101,59 +98,6 @@ def describe_exit(exitcode: int | None) -> str:
     return f"the worker exited with code {exitcode} (os._exit() or sys.exit() in task code?)"
 
 
-class ProcessBackend(Backend):
-    """Worker processes' run-wide set-up: under forkserver, the fork server, warmed with
-    the jobs' modules as soon as the config is checked and awaited before the first
-    worker starts.
-
-    The fork server itself is multiprocessing's, one per runner process: a later run
-    in the same process reuses it, so closing the backend does not stop it.
-    """
-
-    # The thread starting the fork server (one per process, as the fork server is).
-    _warming: ClassVar[threading.Thread | None] = None
-
-    @classmethod
-    def prepare(cls, context: Any, functions: Sequence[str]) -> None:
-        modules = sorted({function.partition(":")[0] for function in functions})
-        ProcessBackend._warming = warm_forkserver(context, modules)
-
-    def open(self) -> None:
-        if ProcessBackend._warming is None:  # not prepared: start it now
-            self.prepare(self.scope.context, self.scope.init.functions)
-
-    def ready(self) -> None:
-        """Wait until workers can be started."""
-        warming, ProcessBackend._warming = ProcessBackend._warming, None
-        if warming is not None:
-            warming.join()
-
-    def close(self) -> None:
-        self.ready()
-
-
-class _Worker:
-    """One worker process, its pipe, its slot and the chunks it holds, oldest first."""
-
-    def __init__(self, process: Any, conn: Connection, started: Any, slot: Slot) -> None:
-        self.process = process
-        self.conn = conn
-        self.started = started  # a shared byte the worker sets once it is ready for chunks
-        self.slot = slot  # the item of a timed chunk it runs, and since when
-        self.held: deque[Chunk] = deque()
-        self.sent = 0
-        self.began = 0.0  # monotonic time its oldest held chunk began running
-
-    @property
-    def pid(self) -> int:
-        return int(self.process.pid)
-
-    @property
-    def ready(self) -> bool:
-        """Whether it got through start-up: a death before that is no task's fault."""
-        return bool(self.started.value)
-
-
 class PoolExecutor(Executor):
     enforces_timeout = True
     pickles_tasks = True
@@ -163,10 +107,10 @@ class PoolExecutor(Executor):
 
     def __init__(self, setup: ExecutorSetup) -> None:
         super().__init__(setup)
-        self._workers: list[_Worker] = []
+        self._workers: list[Worker] = []
         self._retired: list[Any] = []  # processes done with their chunks, not yet joined
         self._chunk_seconds: float | None = None  # moving average of the chunks' run time
-        self._halt: Any = None  # a shared byte set on a stop: workers then run no chunk
+        self._halt: Any = None  # the stop byte, when the run has no ProcessBackend
         self._worker_limit = setup.workers  # lowered if the system refuses more processes
         self._groups = groups.Groups()  # groups of ended workers that may have members left
         self._log = log.logger()
@@ -190,7 +134,7 @@ class PoolExecutor(Executor):
                 if pending and not stop.requested:
                     continue
                 return
-            by_handle: dict[Any, _Worker | None] = {}
+            by_handle: dict[Any, Worker | None] = {}
             for w in busy:
                 by_handle[w.conn] = w
                 by_handle[w.process.sentinel] = w
@@ -270,13 +214,17 @@ class PoolExecutor(Executor):
                 self.setup.started(chunk, target.pid)
         return failed
 
-    def _idle_worker(self) -> _Worker | None:
+    def _idle_worker(self) -> Worker | None:
         limit = self.chunks_per_worker
         usable = [w for w in self._workers if limit is None or w.sent < limit]
         for w in usable:
             if not w.held:
                 return w
         if len(self._workers) < self._worker_limit:
+            kept = self._backend().take() if self._takes_parked() else None
+            if kept is not None:
+                self._workers.append(kept)
+                return kept
             try:
                 return self._start_worker()
             except (OSError, EOFError) as exc:  # out of descriptors, processes or memory
@@ -300,7 +248,7 @@ class PoolExecutor(Executor):
                 f"the task's arguments cannot be sent to a worker: {type(exc).__name__}: {exc}")))
             return None
 
-    def _receive(self, w: _Worker, pending: deque[Chunk]) -> Outcome | None:
+    def _receive(self, w: Worker, pending: deque[Chunk]) -> Outcome | None:
         """``w``'s answer to its oldest chunk (None: its pipe is gone, it died)."""
         try:
             data = w.conn.recv_bytes()
@@ -333,7 +281,7 @@ class PoolExecutor(Executor):
         self._reap()
         return outcome
 
-    def _unpickle(self, w: _Worker, chunk: Chunk, data: bytes,
+    def _unpickle(self, w: Worker, chunk: Chunk, data: bytes,
                   pending: deque[Chunk]) -> Outcome | None:
         """The outcome in ``data``. One that cannot be unpickled here (an exception class
         whose ``__init__`` wants other arguments, a ``__setstate__`` that raises) fails its
@@ -355,7 +303,7 @@ class PoolExecutor(Executor):
         return Outcome.failed(chunk, ResultError(
             f"the result could not be unpickled in the runner: {problem}"), pid=w.pid)
 
-    def _mismatch(self, w: _Worker, chunk: Chunk, outcome: Outcome,
+    def _mismatch(self, w: Worker, chunk: Chunk, outcome: Outcome,
                   pending: deque[Chunk]) -> Outcome:
         """``w`` answered for other tasks than it was sent: nothing it says can be trusted.
         Stop it, fail its chunk, give back what it had not begun."""
@@ -382,7 +330,7 @@ class PoolExecutor(Executor):
             self._retired.remove(process)
         self._groups.sweep()
 
-    def _bury(self, w: _Worker, pending: deque[Chunk]) -> Iterator[Outcome]:
+    def _bury(self, w: Worker, pending: deque[Chunk]) -> Iterator[Outcome]:
         """``w`` died: fail the chunk it was running, hand back the ones it had not begun."""
         while w.held and w.conn.poll():  # answers that arrived before it died
             outcome = self._receive(w, pending)
@@ -417,7 +365,7 @@ class PoolExecutor(Executor):
                         tasks=[running.first, running.first + len(running.items) - 1])
         yield Outcome.failed(running, failure, pid=w.pid)
 
-    def _release_dead(self, w: _Worker) -> tuple[WorkerCrashed | WorkerStartFailed, str]:
+    def _release_dead(self, w: Worker) -> tuple[WorkerCrashed | WorkerStartFailed, str]:
         """Forget the dead ``w`` and reap its process; say how it died (the failure of the
         task it ran, and the cause in a few words)."""
         if w in self._workers:
@@ -440,7 +388,7 @@ class PoolExecutor(Executor):
             w.conn.close()
         return failure, cause
 
-    def _expire(self, w: _Worker, pending: deque[Chunk]) -> list[Outcome]:
+    def _expire(self, w: Worker, pending: deque[Chunk]) -> list[Outcome]:
         """``w``'s item ran past its timeout: stop the worker (SIGTERM, then SIGKILL after
         a grace period) and fail that item; the items before it keep the results the
         worker sends as it unwinds; the rest of its chunk and what it had not begun go
@@ -467,7 +415,7 @@ class PoolExecutor(Executor):
         return settled.outcomes
 
     @staticmethod
-    def _terminate(w: _Worker, listen: bool = False) -> tuple[str, bytes | None]:
+    def _terminate(w: Worker, listen: bool = False) -> tuple[str, bytes | None]:
         """Stop ``w`` and its process group (SIGTERM, then SIGKILL after the kill grace);
         say how it ended, and (with ``listen``) what it sent meanwhile."""
         heard = ending.stop_all([w.process], w.conn if listen else None)
@@ -481,8 +429,7 @@ class PoolExecutor(Executor):
     def _forward_stop(self) -> None:
         """Tell workers to run no new chunk (``halt``) and to end the running one after
         its current item (SIGINT, only to workers past start-up, which handle it)."""
-        if self._halt is not None:
-            self._halt.value = 1
+        self._stop_byte().value = 1
         for w in self._workers:
             if w.held and w.ready:
                 with contextlib.suppress(ProcessLookupError):
@@ -490,19 +437,17 @@ class PoolExecutor(Executor):
         self._log.warning("stopping: running tasks may finish",
                           running=sum(1 for w in self._workers if w.held))
 
-    def _start_worker(self) -> _Worker:
+    def _start_worker(self) -> Worker:
         if isinstance(self.setup.backend, ProcessBackend):
             self.setup.backend.ready()
         ctx = self.setup.context
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         started = ctx.RawValue("b", 0)
         slot = Slot.create(ctx)
-        if self._halt is None:
-            self._halt = ctx.RawValue("b", 0)
         process = ctx.Process(
             target=worker.main,
             args=(child_conn, self.setup.init, self.chunks_per_worker),
-            kwargs={"started": started, "halt": self._halt, "slot": slot.array},
+            kwargs={"started": started, "halt": self._stop_byte(), "slot": slot.array},
             name=f"mprun-worker-{len(self._workers)}",
         )
         # Blocked until the worker has its own handlers (fork and spawn children inherit
@@ -522,7 +467,7 @@ class PoolExecutor(Executor):
                 raise
             child_conn.close()
             groups.adopt(process.pid)
-            w = _Worker(process, parent_conn, started, slot)
+            w = Worker(process, parent_conn, started, slot)
             self._workers.append(w)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
@@ -531,25 +476,44 @@ class PoolExecutor(Executor):
     # -- shutdown ----------------------------------------------------------
 
     def close(self, *, cancel: bool = False) -> None:
-        processes = [w.process for w in self._workers] + self._retired
-        if not cancel:
-            for w in self._workers:
+        """Idle workers go to the run's next pool job (``ProcessBackend.park``); the others
+        are told to exit, or with ``cancel`` stopped, with what their tasks left running."""
+        leaving = list(self._workers)
+        if not cancel and self.chunks_per_worker is None \
+                and isinstance(self.setup.backend, ProcessBackend):
+            kept = [w for w in leaving if w.idle]
+            self.setup.backend.park(kept)
+            leaving = [w for w in leaving if w not in kept]
+        if cancel:
+            ending.stop_all([w.process for w in leaving] + self._retired)
+            for w in leaving:
                 with contextlib.suppress(OSError):
-                    w.conn.send(None)
-            queues = [obj for obj in self.setup.init.shared.values()
-                      if isinstance(obj, multiprocessing.queues.Queue)]
-            ending.join_all(processes, EXIT_GRACE_SECONDS, queues)
-            for p in processes:
-                if p.is_alive():
-                    self._log.warning("worker did not exit; stopping it", worker_pid=p.pid)
-        # Also after a clean exit: what tasks started and left running ends with the job.
-        ending.stop_all(processes)
+                    w.conn.close()
+        else:
+            dismiss(leaving, self._retired, queues(self.setup.init.shared))
         self._groups.finish()
-        for w in self._workers:
-            with contextlib.suppress(OSError):
-                w.conn.close()
         self._workers.clear()
         self._retired.clear()
+
+    def _takes_parked(self) -> bool:
+        """Whether this job may take the workers earlier jobs left: not one worker per
+        task (process mode), nor a mode of a ``compare`` job (its timing includes its
+        workers' start)."""
+        return (self.chunks_per_worker is None and not self.setup.fresh
+                and isinstance(self.setup.backend, ProcessBackend))
+
+    def _backend(self) -> ProcessBackend:
+        assert isinstance(self.setup.backend, ProcessBackend)
+        return self.setup.backend
+
+    def _stop_byte(self) -> Any:
+        """The shared byte a stop sets: the run's (so parked workers share it), else this
+        executor's own."""
+        if isinstance(self.setup.backend, ProcessBackend):
+            return self.setup.backend.halt
+        if self._halt is None:
+            self._halt = self.setup.context.RawValue("b", 0)
+        return self._halt
 
 
 def _one_by_one(chunk: Chunk) -> list[Chunk]:
@@ -566,6 +530,6 @@ def _lock_note(running: Chunk | None) -> str:
     return ""
 
 
-def _deadline(w: _Worker) -> float:
+def _deadline(w: Worker) -> float:
     """When ``w``'s running item times out (infinity: no timeout)."""
     return timeouts.deadline(w.held[0], w.slot, w.began) if w.held else math.inf
