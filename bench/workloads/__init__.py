@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bench.report import Section
-from bench.workloads import cpu, io, shared_data, startup, tiny, worker_memory
+from bench.workloads import cpu, io, map_file, shared_data, startup, tiny, worker_memory
 from bench.workloads.common import Context
 
 WORKLOADS: dict[str, Callable[[Context], Section]] = {
@@ -20,6 +20,7 @@ WORKLOADS: dict[str, Callable[[Context], Section]] = {
     io.NAME: io.run,
     shared_data.NAME: shared_data.run,
     worker_memory.NAME: worker_memory.run,
+    map_file.NAME: map_file.run,
 }
 
 __all__ = ["WORKLOADS"]
