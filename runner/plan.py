@@ -34,7 +34,7 @@ class Plan:
     """Every call of one job: ``call`` applied to each of ``items``."""
 
     call: Call
-    items: Sequence[Any]
+    items: Sequence[Any]  # a list, a range, or a MapFile (read as its chunks are asked for)
     # Results an earlier run already has (``--resume``): task index -> value.
     reused: dict[int, Any] = field(default_factory=dict)
 
@@ -61,7 +61,7 @@ class Plan:
         return part if isinstance(part, range | list) else list(part)
 
     def close(self) -> None:
-        """Release what the items hold open (a map file); the plan's chunks end with it."""
+        """Close what the items hold open (a map file), once the run is over with them."""
         if isinstance(self.items, MapFile):
             self.items.close()
 
