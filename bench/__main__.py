@@ -113,7 +113,7 @@ def _summary(name: str) -> str:
     import importlib
 
     module = {"start-up": "startup", "shared-data": "shared_data",
-              "worker-memory": "worker_memory"}.get(name, name)
+              "worker-memory": "worker_memory", "map-file": "map_file"}.get(name, name)
     doc = importlib.import_module(f"bench.workloads.{module}").__doc__ or ""
     return doc.strip().split("\n")[0]
 

@@ -6,7 +6,8 @@ interpreter start-up, imports, worker start-up and shutdown all count.
 
 Memory is sampled from outside too, with psutil, every ``SAMPLE_SECONDS``:
 ``run_sampled`` sums the RSS (and the PSS, which splits shared pages between
-the processes that map them) of the whole process tree and keeps the peak;
+the processes that map them) of the whole process tree and keeps the peak, and
+the peak RSS of the command's own process alone;
 ``sample_worker`` follows one worker process by pid. Sampling costs a little
 CPU in this process, the same for every side of a comparison.
 """
@@ -45,6 +46,7 @@ class Completed:
     stderr: str
     peak_rss: int = 0  # bytes, summed over the process tree
     peak_pss: int = 0
+    peak_root_rss: int = 0  # bytes, the command's own process alone (the runner, the script)
 
     def check(self) -> Completed:
         """Raise :class:`BenchError` unless the command exited 0."""
@@ -143,7 +145,7 @@ def run_sampled(argv: list[str], *, env: dict[str, str] | None = None,
 
     with _started(argv, env) as running:
         root = psutil.Process(running.proc.pid)
-        peak_rss = peak_pss = 0
+        peak_rss = peak_pss = peak_root = 0
         processes: list[Any] = [root]
         sample = 0
         while running.proc.poll() is None and running.elapsed() < timeout:
@@ -153,9 +155,11 @@ def run_sampled(argv: list[str], *, env: dict[str, str] | None = None,
             rss, pss = _memory(processes, pss=full)
             peak_rss = max(peak_rss, rss)
             peak_pss = max(peak_pss, pss)
+            peak_root = max(peak_root, _memory([root], pss=False)[0])
             sample += 1
             time.sleep(SAMPLE_SECONDS)
-        return running.finish(timeout, peak_rss=peak_rss, peak_pss=peak_pss)
+        return running.finish(timeout, peak_rss=peak_rss, peak_pss=peak_pss,
+                              peak_root_rss=peak_root)
 
 
 @dataclass

@@ -120,6 +120,16 @@ def shared_array(size: int, method: str) -> list[float]:
         return pool.map(_sum_inherited, range(WORKERS), chunksize=1)
 
 
+def map_file(path: str, method: str) -> int:
+    """The bare script a map file is held to: the file read into a list of lines, and
+    ``Pool(2).map(len, lines)``, every result kept; the answer is their sum."""
+    with open(path, encoding="utf-8") as stream:
+        lines = stream.read().splitlines()
+    with mp.get_context(method).Pool(WORKERS) as pool:
+        results = pool.map(len, lines)
+    return sum(results)
+
+
 def idle_worker(path: str, seconds: float, method: str) -> int:
     """One bare Pool worker running ``report_pid_and_sleep``, for its memory."""
     with mp.get_context(method).Pool(1) as pool:
@@ -138,6 +148,9 @@ def _parser() -> argparse.ArgumentParser:
     sleep = sub.add_parser("sleep-serial")
     sleep.add_argument("n", type=int)
     sleep.add_argument("--seconds", type=float, default=0.01)
+    lines = sub.add_parser("map-file")
+    lines.add_argument("path")
+    lines.add_argument("--start-method", default=mp.get_start_method())
     idle = sub.add_parser("idle-worker")
     idle.add_argument("path")
     idle.add_argument("--seconds", type=float, default=1.0)
@@ -164,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         "sleep-serial": lambda: sleep_serial(options.n, options.seconds),
         "shared-list": lambda: shared_list(options.n, options.start_method),
         "shared-array": lambda: shared_array(options.n, options.start_method),
+        "map-file": lambda: map_file(options.path, options.start_method),
         "idle-worker": lambda: idle_worker(options.path, options.seconds,
                                            options.start_method),
     }

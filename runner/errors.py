@@ -14,7 +14,8 @@
     │   ├── WorkerStartFailed
     │   ├── ArgumentsError
     │   └── ResultError
-    └── ResultsDiffer                        a compare job's modes disagree (recorded, exit 1)
+    ├── ResultsDiffer                        a compare job's modes disagree (recorded, exit 1)
+    └── MapFileChanged                       a map file changed during its run (recorded, exit 1)
     Interrupted (a BaseException)            exit 128 + signal
 
 The CLI catches :class:`MprunError` and maps it with :func:`exit_code_for`.
@@ -44,6 +45,7 @@ __all__ = [
     "ConfigIssue",
     "Interrupted",
     "JobImportError",
+    "MapFileChanged",
     "MprunError",
     "OutputError",
     "ResultError",
@@ -201,6 +203,13 @@ class ResultError(TaskFailed):
 
 class ResultsDiffer(MprunError):
     """Recorded when a ``compare`` job's modes do not all give the first mode's results."""
+
+    exit_code = EXIT_TASK_FAILED
+
+
+class MapFileChanged(MprunError):
+    """Recorded when a job's map file changed between its check and the reading of its
+    items for the run: its tasks not yet sent are not run, nor are later jobs."""
 
     exit_code = EXIT_TASK_FAILED
 

@@ -14,7 +14,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["FileRefused", "check_regular", "read_regular"]
+__all__ = ["FileRefused", "check_regular", "open_regular", "read_regular"]
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
@@ -59,9 +59,9 @@ def check_regular(path: Path) -> None:
         raise _refused(mode)
 
 
-def read_regular(path: Path, *, limit: int | None = None) -> bytes:
-    """The bytes of the regular file ``path``; FileRefused if it is not one, or if it holds
-    more than ``limit`` bytes (checked from its size before reading, and while reading)."""
+def open_regular(path: Path, *, limit: int | None = None) -> int:
+    """A read-only descriptor (close-on-exec) of the regular file ``path``; FileRefused if it
+    is not one, or holds more than ``limit`` bytes (from its size, before anything is read)."""
     check_regular(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -75,6 +75,20 @@ def read_regular(path: Path, *, limit: int | None = None) -> bytes:
             raise _refused(info.st_mode)
         if limit is not None and info.st_size > limit:
             raise FileRefused("too large", size=info.st_size)
+    except OSError as exc:
+        os.close(fd)
+        raise FileRefused(f"cannot read: {exc.strerror}") from None
+    except FileRefused:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path: Path, *, limit: int | None = None) -> bytes:
+    """The bytes of the regular file ``path``; FileRefused if it is not one, or if it holds
+    more than ``limit`` bytes (checked from its size before reading, and while reading)."""
+    fd = open_regular(path, limit=limit)
+    try:
         with os.fdopen(fd, "rb", closefd=False) as stream:
             data = stream.read() if limit is None else stream.read(limit + 1)
     except OSError as exc:

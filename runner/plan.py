@@ -1,14 +1,14 @@
 """A job's calls, as the items and chunks its executor runs.
 
-Map items are read before any job starts, so a bad map file is a config
-error (exit 2) and nothing runs. A ``range`` stays a ``range``: its chunks
-are range slices, which pickle in a few bytes instead of a list of ints.
+A map file is checked before any job starts, so a bad map file is a config
+error (exit 2) and nothing runs; its items are then read again as chunks are
+asked for (``runner.mapfile``), never all at once. A ``range`` stays a
+``range``: its chunks are range slices, which pickle in a few bytes instead of
+a list of ints.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from runner.config import FileSource, Job, RangeSource
-from runner.errors import ConfigError, ConfigIssue
-from runner.files import FileRefused, read_regular
+from runner.mapfile import MapFile
 from runner.shared import contains_ref
 from runner.spans import gaps
 from runner.work import Call, Chunk
 
-__all__ = ["Plan", "auto_chunksize", "plan_job"]
+__all__ = ["Plan", "auto_chunksize", "plan_job", "read_map_file"]
 
 # Chunks per worker under chunksize: auto. multiprocessing.Pool.map's choice:
 # few enough that per-chunk costs vanish for tiny tasks, enough that the last
@@ -35,7 +34,7 @@ class Plan:
     """Every call of one job: ``call`` applied to each of ``items``."""
 
     call: Call
-    items: Sequence[Any]
+    items: Sequence[Any]  # a list, a range, or a MapFile (read as its chunks are asked for)
     # Results an earlier run already has (``--resume``): task index -> value.
     reused: dict[int, Any] = field(default_factory=dict)
 
@@ -60,6 +59,11 @@ class Plan:
     def _slice(self, start: int, stop: int) -> Any:
         part = self.items[start:stop]
         return part if isinstance(part, range | list) else list(part)
+
+    def close(self) -> None:
+        """Close what the items hold open (a map file), once the run is over with them."""
+        if isinstance(self.items, MapFile):
+            self.items.close()
 
 
 def auto_chunksize(tasks: int, workers: int) -> int:
@@ -92,32 +96,7 @@ def _map_items(name: str, source: Any, base: Path) -> Sequence[Any]:
     return list(source)
 
 
-def read_map_file(path: Path, field: str) -> list[Any]:
-    """Items of a map file: ``.jsonl`` values, ``.csv`` row mappings, or text lines."""
-    def bad(line: int | None, message: str) -> ConfigError:
-        return ConfigError([ConfigIssue(str(path), line, None, field, message)])
-
-    try:
-        text = read_regular(path).decode("utf-8-sig")
-    except (FileRefused, UnicodeDecodeError) as exc:
-        raise bad(None, f"cannot read the map file: {exc}") from None
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        items = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise bad(number, f"not a JSON value: {exc.msg} (column {exc.colno})") from None
-        return items
-    if suffix == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        rows: list[Any] = []
-        for row in reader:
-            if None in row:
-                raise bad(reader.line_num, "this row has more fields than the header")
-            rows.append(dict(row))
-        return rows
-    return text.splitlines()
+def read_map_file(path: Path, field: str) -> MapFile:
+    """Items of a map file (``.jsonl`` values, ``.csv`` row mappings, or text lines),
+    checked now and read as they are asked for; ConfigError at the first bad line."""
+    return MapFile(path, field)

@@ -3,7 +3,8 @@
 Data flow::
 
     run R (any run) ── writes R/tasks.json before its first job: each job's
-                       function, args, kwargs and items (a range as its bounds)
+                       function, args, kwargs and items (a range as its bounds, a
+                       map file as its sha256 and item count)
     mprun --resume R ── tasks.json + R/results.jsonl ──> which tasks of R succeeded
                      ── the config's jobs now ──> match task by task ──> Plan.reused
 
@@ -15,6 +16,14 @@ earlier result of an identical task, one result per task, so that reordering
 reruns nothing and identical calls (``repeat``) stay separate. When tasks were
 added, removed or changed, the resume is refused unless ``force``: then only
 the tasks with an identical earlier success are skipped.
+
+A map file's items are not in ``tasks.json`` (a million lines would be read into
+memory to write them, and again to match them): its tasks are known by the file's
+content and their place in it. The same sha256, count, function and arguments mean
+task *i* is task *i*; a file that changed matches nothing (with ``force``, all its
+tasks run again), since which line became which cannot be told without the old
+items. A manifest of format 1 (items listed, map files too) is still matched item by
+item, the map file's items streamed from the file.
 
 ``tasks.json`` masks secrets as the logs do (``runner.redact``), so two tasks
 that differ only in a secret are the same task to a resume.
@@ -33,6 +42,7 @@ import json
 import os
 import re
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,12 +51,16 @@ from runner import redact
 from runner.config import Config
 from runner.errors import ResumeRefused
 from runner.jsonable import dumps_compact
+from runner.mapfile import MapFile
 from runner.plan import Plan
 
 __all__ = ["MANIFEST", "ResumeRefused", "Resumed", "latest_link", "match", "write_manifest"]
 
 MANIFEST = "tasks.json"
-FORMAT = 1
+# 2: a map file's job has "map_file" {sha256, items} in its entry and "file" (its path)
+# beside it, instead of "items". Format 1 manifests are still read.
+FORMAT = 2
+FORMATS_READ = (1, 2)
 
 
 @dataclass
@@ -80,6 +94,8 @@ def _entry(plan: Plan, compare: bool) -> dict[str, Any]:
                              "compare": compare}
     if isinstance(plan.items, range):
         entry["range"] = [plan.items.start, plan.items.stop, plan.items.step]
+    elif isinstance(plan.items, MapFile):
+        entry["map_file"] = {"sha256": plan.items.sha256, "items": len(plan.items)}
     else:
         entry["items"] = plan.items
     return entry
@@ -95,8 +111,10 @@ def write_manifest(path: Path, run_id: str, config: Config,
     jobs = []
     for name, plan in plans.items():
         body = _body(plan, len(config.jobs[name].modes()) > 1)
-        jobs.append(dumps_compact(name) + b':{"digest":"%s","tasks":%d,"entry":%s}' % (
-            _digest(body).encode(), len(plan), body))
+        where = b',"file":' + dumps_compact(os.path.abspath(plan.items.path)) \
+            if isinstance(plan.items, MapFile) else b""  # where it was: not what it is
+        jobs.append(dumps_compact(name) + b':{"digest":"%s","tasks":%d,"entry":%s%s}' % (
+            _digest(body).encode(), len(plan), body, where))
     head = dumps_compact({"format": FORMAT, "run_id": run_id,
                           "config": os.path.abspath(config.source) if config.source else None})
     path.write_bytes(head[:-1] + b',"jobs":{' + b",".join(jobs) + b"}}\n")
@@ -107,14 +125,7 @@ def match(log_dir: str | os.PathLike[str] | None, run_id: str, config: Config,
     """Which tasks of ``plans`` the run ``run_id`` already did; raise ResumeRefused if the
     tasks changed since (unless ``force``) or that run cannot be read."""
     run_dir = _run_dir(log_dir, run_id, config)
-    try:
-        manifest = json.loads((run_dir / MANIFEST).read_bytes())
-    except FileNotFoundError:
-        raise ResumeRefused(f"--resume {run_id}: {run_dir} has no {MANIFEST} (it was made by "
-                            "an mprun without --resume, or is not a run folder)") from None
-    except ValueError as exc:
-        raise ResumeRefused(f"--resume {run_id}: {run_dir / MANIFEST} is damaged: {exc}") \
-            from None
+    manifest = _manifest(run_dir, run_id)
     resumed = Resumed(run_id=run_dir.name)
     changes: list[str] = []
     here = os.path.abspath(config.source) if config.source else None
@@ -134,7 +145,7 @@ def match(log_dir: str | os.PathLike[str] | None, run_id: str, config: Config,
         if old["digest"] == _digest(body):
             resumed.reused[name] = succeeded
             continue
-        reused, change = _match_tasks(old["entry"], json.loads(body), succeeded)
+        reused, change = _match_tasks(old["entry"], json.loads(body), succeeded, plan)
         resumed.reused[name] = reused
         if change:
             changes.append(f"jobs.{name}: {change}")
@@ -145,6 +156,25 @@ def match(log_dir: str | os.PathLike[str] | None, run_id: str, config: Config,
             "arguments as a task that succeeded then are not run again).")
     resumed.notes = changes
     return resumed
+
+
+def _manifest(run_dir: Path, run_id: str) -> dict[str, Any]:
+    """The run's ``tasks.json``; ResumeRefused if it is missing, damaged or of a format
+    this mprun does not read."""
+    path = run_dir / MANIFEST
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ResumeRefused(f"--resume {run_id}: {run_dir} has no {MANIFEST} (it was made by "
+                            "an mprun without --resume, or is not a run folder)") from None
+    except ValueError as exc:
+        raise ResumeRefused(f"--resume {run_id}: {path} is damaged: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") not in FORMATS_READ:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ResumeRefused(f"--resume {run_id}: {path} is of format {found!r}; this mprun "
+                            f"reads formats {', '.join(map(str, FORMATS_READ))} (was the run "
+                            "made by another version of mprun?)")
+    return manifest
 
 
 def latest_link(config: Config) -> str:
@@ -194,18 +224,44 @@ def _successes(run_dir: Path) -> dict[str, dict[int, Any]]:
     return done
 
 
-def _keys(entry: dict[str, Any]) -> list[bytes]:
+def _keys(entry: dict[str, Any], items: Iterable[Any]) -> list[bytes]:
     """Each task's identity: canonical JSON of its function, shared arguments and item."""
     head = [entry["function"], entry["kind"], entry["args"], entry["kwargs"], entry["unpack"]]
-    items = range(*entry["range"]) if "range" in entry else entry["items"]
     return [json.dumps([*head, item], sort_keys=True, separators=(",", ":")).encode()
             for item in items]
 
 
-def _match_tasks(old: dict[str, Any], new: dict[str, Any],
-                 succeeded: dict[int, Any]) -> tuple[dict[int, Any], str]:
+def _items(entry: dict[str, Any], plan: Plan | None = None) -> Iterable[Any]:
+    """A job's items as ``tasks.json`` masks them: listed, a range, or (``plan`` being this
+    run's) the map file's, streamed from it."""
+    if "range" in entry:
+        return range(*entry["range"])
+    if "map_file" in entry and plan is not None:
+        return map(redact.redact, plan.items)
+    return entry["items"]  # type: ignore[no-any-return]
+
+
+def _map_file_change(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Why the tasks of a map file of that run cannot be matched (task i is task i only for
+    the same file content, function and arguments)."""
+    was, now = old["map_file"], new.get("map_file")
+    if now is None:
+        what = "its map is no longer a map file"
+    elif now["sha256"] != was["sha256"]:
+        what = (f"its map file changed (sha256 {was['sha256'][:12]}... of {was['items']} "
+                f"items, now {now['sha256'][:12]}... of {now['items']})")
+    else:
+        what = "its function or arguments changed"
+    return (f"{what}; a map file's tasks are known by the file's content and their line "
+            f"in it, so none of its {was['items']} earlier tasks is matched")
+
+
+def _match_tasks(old: dict[str, Any], new: dict[str, Any], succeeded: dict[int, Any],
+                 plan: Plan | None = None) -> tuple[dict[int, Any], str]:
     """The earlier results new tasks can take, and what changed ('' if only the order)."""
-    old_keys, new_keys = _keys(old), _keys(new)
+    if "map_file" in old:  # that run kept no items to match by
+        return {}, _map_file_change(old, new)
+    old_keys, new_keys = _keys(old, _items(old)), _keys(new, _items(new, plan))
     available: dict[bytes, deque[int]] = defaultdict(deque)
     for index, key in enumerate(old_keys):
         if index in succeeded:

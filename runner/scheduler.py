@@ -20,14 +20,14 @@ workers it takes and whether map items travel in chunks, and the run's
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import Any
 
 from runner import log
 from runner.config import Job
-from runner.errors import Interrupted, ResultError, ResultsDiffer
+from runner.errors import Interrupted, MapFileChanged, ResultError, ResultsDiffer
 from runner.executors import Backends, Executor, executor_for
 from runner.observe import Finished, JobStart, Observers, Started, Tally
 from runner.plan import Plan, auto_chunksize
@@ -49,6 +49,8 @@ class _ModeRun:
     seconds: float
     workers: int
     interrupted: Interrupted | None = None
+    # Why the job's tasks could not all be handed out (a map file that changed).
+    problems: list[TaskError] = field(default_factory=list)
 
 
 def chunksize_for(cls: type[Executor], job: Job, plan: Plan, workers: int) -> int:
@@ -109,11 +111,14 @@ class Scheduler:
         setup = self.backends.setup(cls, job.worker_count(), started, fresh=tag is not None)
         began = time.perf_counter()
         interrupted, retries_cut = None, False
+        problems: list[TaskError] = []
+        feed = self._feed(name, problems)
         try:
             with cls(setup) as executor:
-                chunks = plan.chunks(chunksize_for(cls, job, plan, setup.workers))
+                chunks = feed(plan.chunks(chunksize_for(cls, job, plan, setup.workers)))
                 retries_cut = self._attempts(executor, chunks, name=name, job=job, plan=plan,
-                                             observers=observers, tally=tally, tag=tag)
+                                             observers=observers, tally=tally, tag=tag,
+                                             feed=feed)
         except Interrupted as exc:
             interrupted = exc
         if self.stop.requested:
@@ -123,10 +128,26 @@ class Scheduler:
                 # period. (A job whose every task ran, retries included, is whole: only
                 # the run is interrupted.)
                 interrupted = Interrupted(self.stop.signum or 0)
-        return _ModeRun(tally, time.perf_counter() - began, setup.workers, interrupted)
+        return _ModeRun(tally, time.perf_counter() - began, setup.workers, interrupted,
+                        problems)
+
+    def _feed(self, name: str, problems: list[TaskError]
+              ) -> Callable[[Iterable[Chunk]], Iterator[Chunk]]:
+        """The chunks an executor pulls, ended early if a map file changed since it was
+        checked: the chunks already out finish, none more starts, the run stops, and the
+        job fails with that error (``problems``) instead of running other items."""
+        def feed(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+            try:
+                yield from chunks
+            except MapFileChanged as exc:
+                log.logger(job=name).error("map file changed", error=str(exc))
+                problems.append(TaskError.of(-1, exc))
+                self.stopped = True
+        return feed
 
     def _attempts(self, executor: Executor, chunks: Iterable[Chunk], *, name: str, job: Job,
-                  plan: Plan, observers: Observers, tally: Tally, tag: str | None) -> bool:
+                  plan: Plan, observers: Observers, tally: Tally, tag: str | None,
+                  feed: Callable[[Iterable[Chunk]], Iterator[Chunk]]) -> bool:
         """Run ``chunks``, then a retry round per attempt left while tasks fail.
 
         Only failures that ``retry_on`` names are retried; any other failure is final
@@ -155,18 +176,19 @@ class Scheduler:
                 return bool(again)
             if self.stopped or last_try or not again:
                 return False
-            chunks = self._retry_round(name, job, plan, again, attempt)
+            chunks = feed(self._retry_round(name, job, plan, again, attempt))
         return False
 
     def _retry_round(self, name: str, job: Job, plan: Plan, tasks: list[int],
-                     attempt: int) -> list[Chunk]:
-        """Wait out the retry delay, then one chunk per failed task, as attempt + 1."""
+                     attempt: int) -> Iterator[Chunk]:
+        """Wait out the retry delay, then one chunk per failed task, as attempt + 1, each
+        item read as its chunk is asked for (a map file's, from its segment)."""
         delay = job.retry_delay * job.retry_backoff ** (attempt - 1)
         log.logger(job=name).info("retrying failed tasks", tasks=len(tasks),
                                   attempt=attempt + 1, delay=delay)
         if delay:
             wait([self.stop.fileno()], delay)  # a stop request ends the wait
-        return [Chunk(plan.call, task, plan.items[task:task + 1], attempt + 1) for task in tasks]
+        return (Chunk(plan.call, task, plan.items[task:task + 1], attempt + 1) for task in tasks)
 
     def _job_report(self, name: str, job: Job, plan: Plan, modes: list[str],
                     runs: list[_ModeRun]) -> JobReport:
@@ -174,6 +196,7 @@ class Scheduler:
         compare = _compare(modes, runs) if len(modes) > 1 else None
         errors = first.tally.errors
         failed_count = len(errors)
+        errors += first.problems
         if compare:
             errors += [TaskError.of(-1, ResultsDiffer(
                 f"mode {entry.mode} gave different results from {modes[0]} "

@@ -4,7 +4,8 @@ The story of a run, in the order this module tells it::
 
     run()        the config, checked in one pass (nothing runs if it is invalid)
                  └─ the jobs selected (--only); their backends prepared (the fork
-                    server starts); the jobs planned (map files read)
+                    server starts); the jobs planned (map files checked, and held
+                    open until the run ends)
     lock         one run of a config at a time (runner.runlock); --resume matched
     _Run.execute the run folder, its logging and journal, the shared primitives
                  └─ the backends its modes need, opened once (runner.executors)
@@ -118,19 +119,31 @@ def run(
     config = _checked(target, only, start_method)
     selected = select_jobs(config, only)
     context = _context(config, start_method)
-    plans = {name: plan_job(name, job, Path(config.folder)) for name, job in selected.items()}
     watch = Observers(observers)
 
     def on_wait(holder: dict[str, Any]) -> None:
         watch.waiting_for_lock(holder, config.source, wait)
 
-    with runlock.locked(log_dir, config.source, wait=wait, on_wait=on_wait) as lock:
+    with _planned(config, selected) as planned, runlock.locked(
+            log_dir, config.source, wait=wait, on_wait=on_wait) as lock:
         # Under the lock: the run resumed cannot still be adding results.
-        resumed, plans = _resumed(log_dir, resume, config, plans, force)
+        resumed, plans = _resumed(log_dir, resume, config, planned, force)
         options = RunOptions(log_dir, log_level, stdout_to_stderr, grace)
         # A run's seconds do not count the time it waited for the lock.
         return _Run(config, selected, plans, context=context, observers=watch, options=options,
                     resumed=resumed).execute(lock, started=started + lock.waited)
+
+
+@contextlib.contextmanager
+def _planned(config: Config, selected: dict[str, Job]) -> Iterator[dict[str, Plan]]:
+    """The selected jobs' plans (their map files checked, and kept open for the run: see
+    ``runner.mapfile``), closed when the run ends, or as soon as one cannot be made."""
+    with contextlib.ExitStack() as held:
+        plans = {}
+        for name, job in selected.items():
+            plans[name] = plan_job(name, job, Path(config.folder))
+            held.callback(plans[name].close)
+        yield plans
 
 
 def _resumed(log_dir: Path | None, resume: str | None, config: Config, plans: dict[str, Plan],

@@ -33,8 +33,13 @@ def test_map_file_jsonl_csv_and_text(write_config, tmp_path):
     assert text == [len("first line"), len("  second  ")]
 
 
-def test_bad_map_file_line_is_a_config_error_and_nothing_runs(write_config, tmp_path, run_cli):
-    (tmp_path / "items.jsonl").write_text('1\n{"broken": \n3\n')
+@pytest.mark.parametrize("before", [1, 200_000], ids=["near the start", "at the end"])
+def test_bad_map_file_line_is_a_config_error_and_nothing_runs(write_config, tmp_path, run_cli,
+                                                              before):
+    """A bad line is exit 2 naming FILE:LINE, and nothing runs, also past 200,000 good lines
+    (the file is checked in one pass before the first job starts)."""
+    (tmp_path / "items.jsonl").write_text("".join(f"{i}\n" for i in range(before))
+                                          + '{"broken": \n3\n')
     path = write_config("""\
         jobs:
           first: {function: "tests.tasks:square", mode: serial, args: [2]}
@@ -42,7 +47,7 @@ def test_bad_map_file_line_is_a_config_error_and_nothing_runs(write_config, tmp_
     """)
     result = run_cli(str(path))
     assert result.code == 2, result
-    assert f"{tmp_path / 'items.jsonl'}:2" in result.stderr
+    assert f"{tmp_path / 'items.jsonl'}:{before + 1}:" in result.stderr
     assert "jobs.items.map.file: not a JSON value" in result.stderr
     assert not (tmp_path / "logs").exists()
 

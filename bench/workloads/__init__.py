@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bench.report import Section
-from bench.workloads import cpu, io, shared_data, startup, timeout, tiny, worker_memory
+from bench.workloads import (
+    cpu,
+    io,
+    map_file,
+    shared_data,
+    startup,
+    timeout,
+    tiny,
+    worker_memory,
+)
 from bench.workloads.common import Context
 
 WORKLOADS: dict[str, Callable[[Context], Section]] = {
@@ -21,6 +30,7 @@ WORKLOADS: dict[str, Callable[[Context], Section]] = {
     shared_data.NAME: shared_data.run,
     worker_memory.NAME: worker_memory.run,
     timeout.NAME: timeout.run,
+    map_file.NAME: map_file.run,
 }
 
 __all__ = ["WORKLOADS"]

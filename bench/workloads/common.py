@@ -43,10 +43,12 @@ class Sizes:
     shared: int = 10**7  # doubles in the shared Array / the list argument
     idle_seconds: float = 1.0  # how long the sampled worker's task sleeps
     rows: int = 100_000  # CSV rows mapped with and without a timeout
+    map_lines: int = 5_000_000  # lines of the map file (ints) mprun and Pool.map read
 
 
 SMOKE = Sizes(tiny=2_000, tiny_peer=500, tiny_futures1=200, cube=20_000, io_tasks=20,
-              shared=200_000, idle_seconds=0.4, rows=2_000)  # shared: > 100,000, the file path
+              shared=200_000,  # > 100,000: the shared-NAME.bin path
+              idle_seconds=0.4, rows=2_000, map_lines=20_000)
 
 
 @dataclass
