@@ -59,6 +59,11 @@ class Completed:
 def _env(extra: dict[str, str] | None) -> dict[str, str]:
     env = {**os.environ, **(extra or {})}
     env.pop("MPRUN_LOG_DIR", None)
+    # As users run Python: bytecode cached in __pycache__. With PYTHONDONTWRITEBYTECODE
+    # (set on some CI machines) every module of mprun, an editable install, is compiled
+    # again by every process, which a start-up figure would count; the scripts it is
+    # compared with are one small file each.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
