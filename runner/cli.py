@@ -319,6 +319,7 @@ def _run(options: argparse.Namespace) -> int:
         raise UsageError("--force goes with --resume RUN_ID")
     paths: list[str] = options.configs
     exit_code = EXIT_OK
+    _warm_early(paths[0], options.start_method)
     observers = [] if options.quiet else [Progress()]
     written: list[bytes | None] = [None] * len(paths)  # each config's summary.json bytes
     with _stdout_to_stderr(options.json):
@@ -335,6 +336,16 @@ def _run(options: argparse.Namespace) -> int:
     if options.json:
         _print_documents(paths, docs, written, exit_code)
     return exit_code
+
+
+def _warm_early(path: str, start_method: str | None) -> None:
+    """Start the fork server now, from the config cache's hints (``runner.configcache``),
+    before the run's machinery is imported: its start-up overlaps the runner's."""
+    from runner import configcache, context
+
+    hints = configcache.hints_for(path)
+    if hints is not None:
+        context.warm_forkserver_early(start_method or hints.start_method, hints.modules)
 
 
 def _print_documents(paths: list[str], docs: list[dict[str, Any] | None],

@@ -30,10 +30,16 @@ Never written: a config with a problem, and a config in which a secret-named
 ``${VAR}`` was expanded (``runner.redact``), so that no secret is kept on disk.
 
 Where: ``$MPRUN_CACHE_DIR``, else ``$XDG_CACHE_HOME/mprun``, else
-``~/.cache/mprun``; ``MPRUN_CACHE_DIR=off`` turns it off. Entries are pickles
-(the validated ``Config``), written atomically with mode 0600 in a 0700 folder
-and read only from there; an unreadable entry is a miss and is removed. At most
-:data:`MAX_ENTRIES` are kept, the least recently used removed first.
+``~/.cache/mprun``; ``MPRUN_CACHE_DIR=off`` turns it off. An entry is one line
+of JSON (the ``${VAR}`` hashes, and :class:`Hints`: the config's start method
+and its jobs' modules), then a pickle (the validated ``Config``); written
+atomically with mode 0600 in a 0700 folder and read only from there; an
+unreadable entry is a miss and is removed. At most :data:`MAX_ENTRIES` are
+kept, the least recently used removed first.
+
+The hints are read without unpickling, so without pydantic: the CLI starts the
+fork server from them before it imports the run's machinery (``runner.context.
+warm_forkserver_early``), and the fork server's start-up overlaps the runner's.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import json
 import os
 import pickle
 import sys
@@ -49,9 +56,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_ENTRIES", "Entry", "folder", "key", "lookup", "store"]
+__all__ = ["MAX_ENTRIES", "Entry", "Hints", "folder", "hints", "hints_for", "key", "lookup",
+           "store"]
 
-FORMAT = 1
+FORMAT = 2
 MAX_ENTRIES = 256
 # Whose source files are fingerprinted: what validation runs.
 _PACKAGES = ("runner", "pydantic", "pydantic_core", "yaml")
@@ -64,7 +72,14 @@ class Entry:
 
     config: Any  # runner.config.Config (not imported here: a miss needs no pickle)
     data: Any  # the YAML's data, defaults merged, as runner.checks reads it
-    environ: dict[str, str | None]  # ${VAR} -> hash of its value then (None: unset)
+
+
+@dataclass(frozen=True)
+class Hints:
+    """What a run of the config needs before its first worker, read without pydantic."""
+
+    start_method: str | None  # the config's own (None: the default)
+    modules: list[str]  # its jobs' functions' modules, for the fork server to preload
 
 
 def folder() -> Path | None:
@@ -78,39 +93,89 @@ def folder() -> Path | None:
 
 def key(path: str, text: str) -> str:
     """The cache key of the config at ``path`` (as given) whose text is ``text``."""
-    from runner.executors import EXECUTORS
-
     digest = hashlib.sha256()
-    modes = sorted(f"{mode}={_named(target)}" for mode, target in EXECUTORS.items())
     for part in (str(FORMAT), path, os.path.abspath(path), sys.version,
-                 _code_fingerprint(), "\0".join(modes), text):
+                 _code_fingerprint(), _modes(), text):
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\0\1")
     return digest.hexdigest()
 
 
+def hints_for(path: str) -> Hints | None:
+    """The hints for the config at ``path`` as it is now, if it is in the cache; read
+    before anything heavy is imported, so nothing here may fail loudly: the config's
+    load reports its problems."""
+    from runner.files import MAX_CONFIG_BYTES, FileRefused, read_regular
+
+    try:
+        text = read_regular(Path(path), limit=MAX_CONFIG_BYTES).decode("utf-8-sig")
+    except (FileRefused, OSError, UnicodeDecodeError):
+        return None
+    return hints(key(path, text))
+
+
+def hints(cache_key: str) -> Hints | None:
+    """The hints of the entry stored under ``cache_key``, if its ``${VAR}``s still hold
+    the values they had; the entry's pickle is not read."""
+    found = _open(cache_key)
+    if found is None:
+        return None
+    handle, header = found
+    handle.close()
+    return Hints(header["start_method"], header["modules"])
+
+
 def lookup(cache_key: str) -> Entry | None:
     """The entry stored under ``cache_key``, if any and if the ``${VAR}``s it read still
     hold the values they had."""
+    found = _open(cache_key)
+    if found is None:
+        return None
+    handle, _ = found
+    try:
+        with handle:
+            entry = pickle.load(handle)
+    except Exception:  # torn, or from an older mprun: of no use
+        _discard(cache_key)
+        return None
+    if not isinstance(entry, Entry):
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(handle.name)  # recently used: pruned last
+    return entry
+
+
+def _open(cache_key: str) -> tuple[Any, dict[str, Any]] | None:
+    """The entry's file, open past its header, and the header; None when there is none,
+    it is unreadable (then it is removed), or a ``${VAR}`` it read changed since."""
     where = folder()
     if where is None:
         return None
-    file = where / f"{cache_key}.pickle"
     try:
-        with open(file, "rb") as handle:
-            entry = pickle.load(handle)
-    except FileNotFoundError:
+        handle = open(where / f"{cache_key}.entry", "rb")  # noqa: SIM115 -- returned open
+    except OSError:
         return None
-    except Exception:  # torn, or from an older mprun: of no use
+    try:
+        header = json.loads(handle.readline())
+        environ = header["environ"]
+        now = environ_hashes({name: os.environ.get(name) for name in environ}, cache_key)
+        if header["format"] != FORMAT or not isinstance(header["modules"], list):
+            raise ValueError("not this mprun's entry")
+    except Exception:  # torn, or from another mprun
+        handle.close()
+        _discard(cache_key)
+        return None
+    if environ != now:
+        handle.close()
+        return None
+    return handle, header
+
+
+def _discard(cache_key: str) -> None:
+    where = folder()
+    if where is not None:
         with contextlib.suppress(OSError):
-            file.unlink()
-        return None
-    if not isinstance(entry, Entry) or entry.environ != environ_hashes(
-            {name: os.environ.get(name) for name in entry.environ}, cache_key):
-        return None
-    with contextlib.suppress(OSError):
-        os.utime(file)  # recently used: pruned last
-    return entry
+            (where / f"{cache_key}.entry").unlink()
 
 
 def store(cache_key: str, config: Any, data: Any, environ: dict[str, str | None]) -> None:
@@ -118,15 +183,20 @@ def store(cache_key: str, config: Any, data: Any, environ: dict[str, str | None]
     where = folder()
     if where is None:
         return
-    entry = Entry(config, data, environ_hashes(environ, cache_key))
+    entry = Entry(config, data)
     try:
-        payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+        header = {"format": FORMAT, "environ": environ_hashes(environ, cache_key),
+                  "start_method": config.start_method,
+                  "modules": sorted({job.function.partition(":")[0]
+                                     for job in config.jobs.values()})}
+        payload = json.dumps(header).encode() + b"\n" + pickle.dumps(
+            entry, protocol=pickle.HIGHEST_PROTOCOL)
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(dir=where, prefix=".entry-")
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(payload)
-            os.replace(temporary, where / f"{cache_key}.pickle")
+            os.replace(temporary, where / f"{cache_key}.entry")
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
@@ -143,15 +213,16 @@ def environ_hashes(environ: dict[str, str | None], salt: str) -> dict[str, str |
             for name, value in environ.items()}
 
 
-def _named(target: Any) -> str:
-    """A registered executor as "module:class", imported yet or not."""
-    if isinstance(target, str):
-        return target
-    return f"{target.__module__}:{target.__qualname__}"
+def _modes() -> str:
+    """The registered modes, as they bear on validation. Before ``runner.executors`` is
+    imported nobody can have registered one: the built-in table, which the code
+    fingerprint covers (so the CLI's early look need not import the executors)."""
+    executors = sys.modules.get("runner.executors")
+    return "built-in" if executors is None else str(executors.registry_key())
 
 
 def _prune(where: Path) -> None:
-    entries = sorted(where.glob("*.pickle"), key=_mtime)
+    entries = sorted(where.glob("*.entry"), key=_mtime)
     for stale in entries[:max(0, len(entries) - MAX_ENTRIES)]:
         with contextlib.suppress(OSError):
             stale.unlink()

@@ -35,14 +35,24 @@ def get_context(method: str | None) -> Any:
     return multiprocessing.get_context(method or default_start_method())
 
 
+# The thread starting the fork server, until a run has waited for it: the CLI may start
+# it before the config is loaded (runner.configcache's hints), the run then takes it.
+_starting: threading.Thread | None = None
+
+
 def warm_forkserver(context: Any, modules: list[str]) -> threading.Thread | None:
     """Start the fork server in the background, preloading ``modules``; None if not forkserver.
 
     The fork server is one per runner process: a later run in the same process
-    (the library API, tests) reuses it, and its workers import what it lacks.
+    (the library API, tests) reuses it, and its workers import what it lacks. One
+    already starting (the CLI's early start) is the one returned.
     """
+    global _starting
     if context.get_start_method() != "forkserver":
         return None
+    if _starting is not None:
+        thread, _starting = _starting, None
+        return thread
     from multiprocessing import forkserver
 
     context.set_forkserver_preload([*WORKER_MODULES, *modules])
@@ -50,3 +60,13 @@ def warm_forkserver(context: Any, modules: list[str]) -> threading.Thread | None
                               daemon=True)
     thread.start()
     return thread
+
+
+def warm_forkserver_early(method: str | None, modules: list[str]) -> None:
+    """Start the fork server now, before the config is loaded, when the run will use it
+    (``method``: the start method it will have); the run's :func:`warm_forkserver` then
+    takes this start instead of making its own."""
+    global _starting
+    context = get_context(method)
+    if context.get_start_method() == "forkserver" and _starting is None:
+        _starting = warm_forkserver(context, modules)

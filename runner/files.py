@@ -34,6 +34,11 @@ class FileRefused(Exception):
         self.missing, self.directory, self.size = missing, directory, size
 
 
+# A config is read whole and parsed by pure-Python PyYAML, which needs minutes
+# and gigabytes for tens of MB; real configs are kilobytes, bulk data goes in a
+# map file, and a larger config is refused from its size, unread.
+MAX_CONFIG_BYTES = 10 * 10**6
+
 def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 

@@ -34,18 +34,13 @@ from runner.config import (
     dotted,
 )
 from runner.errors import ConfigError, ConfigIssue, JobImportError
-from runner.files import FileRefused, read_regular
+from runner.files import MAX_CONFIG_BYTES, FileRefused, read_regular
 from runner.primitives import SHARED_TYPES, ValueSpec
 
 if TYPE_CHECKING:
     from runner.yamlsource import Document
 
 __all__ = ["MAX_CONFIG_BYTES", "load_config"]
-
-# A config is read whole and parsed by pure-Python PyYAML, which needs minutes
-# and gigabytes for tens of MB; real configs are kilobytes, bulk data goes in a
-# map file, and a larger config is refused from its size, unread.
-MAX_CONFIG_BYTES = 10 * 10**6
 
 
 def load_config(path: str | os.PathLike[str], *, check_functions: bool = True,

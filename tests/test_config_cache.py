@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ def load(cache: Path) -> Callable[..., dict[str, Any]]:
 
 
 def entries(cache: Path) -> list[Path]:
-    return sorted(cache.glob("*.pickle")) if cache.exists() else []
+    return sorted(cache.glob("*.entry")) if cache.exists() else []
 
 
 def test_a_second_load_is_a_hit_and_gives_the_same_config(
@@ -222,3 +223,34 @@ def test_the_key_covers_path_text_and_modes(monkeypatch: pytest.MonkeyPatch) -> 
     assert configcache.key("a.yaml", "jobs: {} ") != base
     monkeypatch.setitem(executors.EXECUTORS, "fake", "tests.fake_mode:FakeExecutor")
     assert configcache.key("a.yaml", "jobs: {}") != base
+
+
+def test_hints_are_read_without_pydantic_and_follow_the_entry(
+        write_config: Callable[..., Path], load: Callable[..., dict[str, Any]],
+        cache: Path) -> None:
+    """The start method and modules a run needs first (the CLI starts the fork server
+    from them before it imports the rest), read from an entry's header alone; none for
+    an edited config or a changed ${VAR}."""
+    path = write_config(CONFIG.replace("jobs:", "start_method: spawn\njobs:"))
+    probe = textwrap.dedent("""
+        import json, sys
+        from runner import configcache
+        hints = configcache.hints_for(sys.argv[1])
+        print(json.dumps(None if hints is None else [hints.start_method, hints.modules,
+                                                      "pydantic" in sys.modules]))
+        """)
+
+    def hints(**env: str) -> Any:
+        proc = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True,
+                              text=True, env={**os.environ, "MPRUN_CACHE_DIR": str(cache),
+                                              **env}, timeout=60, check=False,
+                              cwd=Path(__file__).parent.parent)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    assert hints() is None
+    load(path)
+    assert hints() == ["spawn", ["tests.tasks"], False]
+    assert hints(WORKERS="4") is None
+    path.write_text(path.read_text() + "\n# edited\n")
+    assert hints() is None

@@ -14,7 +14,7 @@ import importlib
 from runner.executors.base import Backend, Backends, Executor, ExecutorSetup, RunScope
 
 __all__ = ["DEFAULT_MODE", "EXECUTORS", "Backend", "Backends", "Executor", "ExecutorSetup",
-           "RunScope", "executor_for", "modes", "register"]
+           "RunScope", "executor_for", "modes", "register", "registry_key"]
 
 # mode -> "module:class" (imported on first use) or the class itself.
 EXECUTORS: dict[str, str | type[Executor]] = {
@@ -26,11 +26,19 @@ EXECUTORS: dict[str, str | type[Executor]] = {
 
 # A job's mode when neither it nor ``defaults`` names one.
 DEFAULT_MODE = "pool"
+_BUILT_IN = dict(EXECUTORS)
 
 
 def modes() -> tuple[str, ...]:
     """Every mode a config may name, in the registry's order."""
     return tuple(EXECUTORS)
+
+
+def registry_key() -> str:
+    """The registry as text, "built-in" while it is (a class counts as its "module:name")."""
+    named = {mode: entry if isinstance(entry, str) else f"{entry.__module__}:{entry.__qualname__}"
+             for mode, entry in EXECUTORS.items()}
+    return "built-in" if named == _BUILT_IN else "\0".join(f"{m}={t}" for m, t in named.items())
 
 
 def register(mode: str, executor: str | type[Executor]) -> None:
