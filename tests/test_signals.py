@@ -332,6 +332,9 @@ def test_the_run_leaves_sigalrm_and_its_timer_alone(tmp_path):
         raise AssertionError("the test's own 30 s alarm went off")
 
     previous = signal.signal(signal.SIGALRM, handler)
+    # As the test process has it: default_int_handler, or SIG_IGN when it was started in
+    # the background by a shell without job control.
+    sigint = signal.getsignal(signal.SIGINT)
     try:
         signal.setitimer(signal.ITIMER_REAL, 30)
         report = runner.run(config, log_dir=tmp_path / "logs")
@@ -339,7 +342,7 @@ def test_the_run_leaves_sigalrm_and_its_timer_alone(tmp_path):
         remaining, _ = signal.getitimer(signal.ITIMER_REAL)
         assert 0 < remaining <= 30
         assert signal.getsignal(signal.SIGALRM) is handler
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is sigint
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
