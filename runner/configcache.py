@@ -51,10 +51,11 @@ import json
 import os
 import pickle
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from runner.runfiles import write_whole
 
 __all__ = ["MAX_ENTRIES", "Entry", "Hints", "folder", "hints", "hints_for", "key", "lookup",
            "store"]
@@ -192,15 +193,7 @@ def store(cache_key: str, config: Any, data: Any, environ: dict[str, str | None]
         payload = json.dumps(header).encode() + b"\n" + pickle.dumps(
             entry, protocol=pickle.HIGHEST_PROTOCOL)
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=where, prefix=".entry-")
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(payload)
-            os.replace(temporary, where / f"{cache_key}.entry")
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        write_whole(where / f"{cache_key}.entry", payload, mode=0o600)
         _prune(where)
     except Exception:  # unpicklable, read-only home, full disk: the cache is only a shortcut
         return

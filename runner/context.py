@@ -67,6 +67,5 @@ def warm_forkserver_early(method: str | None, modules: list[str]) -> None:
     (``method``: the start method it will have); the run's :func:`warm_forkserver` then
     takes this start instead of making its own."""
     global _starting
-    context = get_context(method)
-    if context.get_start_method() == "forkserver" and _starting is None:
-        _starting = warm_forkserver(context, modules)
+    if _starting is None:
+        _starting = warm_forkserver(get_context(method), modules)

@@ -107,12 +107,13 @@ def open_append(path: str | None, on_error: Callable[[RunFilesError], None]
         return None
 
 
-def write_whole(path: Path, data: bytes | memoryview) -> None:
+def write_whole(path: Path, data: bytes | memoryview, *, mode: int = 0o666) -> None:
     """Write ``path`` whole or not at all (RunFilesError): a reader never finds it empty
-    or cut short, even on a full disk. A memoryview is written as its bytes, uncopied."""
+    or cut short, even on a full disk. A memoryview is written as its bytes, uncopied.
+    ``mode`` is the new file's (less the umask)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
         try:
             _write_all(fd, data)
         finally:

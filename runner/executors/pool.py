@@ -221,7 +221,8 @@ class PoolExecutor(Executor):
             if not w.held:
                 return w
         if len(self._workers) < self._worker_limit:
-            kept = self._backend().take() if self._takes_parked() else None
+            source = self._parked_source()
+            kept = source.take() if source is not None else None
             if kept is not None:
                 self._workers.append(kept)
                 return kept
@@ -438,8 +439,8 @@ class PoolExecutor(Executor):
                           running=sum(1 for w in self._workers if w.held))
 
     def _start_worker(self) -> Worker:
-        if isinstance(self.setup.backend, ProcessBackend):
-            self.setup.backend.ready()
+        if self._run_backend is not None:
+            self._run_backend.ready()
         ctx = self.setup.context
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         started = ctx.RawValue("b", 0)
@@ -479,10 +480,9 @@ class PoolExecutor(Executor):
         """Idle workers go to the run's next pool job (``ProcessBackend.park``); the others
         are told to exit, or with ``cancel`` stopped, with what their tasks left running."""
         leaving = list(self._workers)
-        if not cancel and self.chunks_per_worker is None \
-                and isinstance(self.setup.backend, ProcessBackend):
+        if not cancel and self.chunks_per_worker is None and self._run_backend is not None:
             kept = [w for w in leaving if w.idle]
-            self.setup.backend.park(kept)
+            self._run_backend.park(kept)
             leaving = [w for w in leaving if w not in kept]
         if cancel:
             ending.stop_all([w.process for w in leaving] + self._retired)
@@ -495,22 +495,25 @@ class PoolExecutor(Executor):
         self._workers.clear()
         self._retired.clear()
 
-    def _takes_parked(self) -> bool:
-        """Whether this job may take the workers earlier jobs left: not one worker per
-        task (process mode), nor a mode of a ``compare`` job (its timing includes its
-        workers' start)."""
-        return (self.chunks_per_worker is None and not self.setup.fresh
-                and isinstance(self.setup.backend, ProcessBackend))
+    @property
+    def _run_backend(self) -> ProcessBackend | None:
+        """The run's ProcessBackend (None only for a setup made by hand, without one)."""
+        backend = self.setup.backend
+        return backend if isinstance(backend, ProcessBackend) else None
 
-    def _backend(self) -> ProcessBackend:
-        assert isinstance(self.setup.backend, ProcessBackend)
-        return self.setup.backend
+    def _parked_source(self) -> ProcessBackend | None:
+        """Where this job may take the workers earlier jobs left: nowhere for one worker
+        per task (process mode) or a mode of a ``compare`` job (its timing includes its
+        workers' start)."""
+        if self.chunks_per_worker is None and not self.setup.fresh:
+            return self._run_backend
+        return None
 
     def _stop_byte(self) -> Any:
         """The shared byte a stop sets: the run's (so parked workers share it), else this
         executor's own."""
-        if isinstance(self.setup.backend, ProcessBackend):
-            return self.setup.backend.halt
+        if self._run_backend is not None:
+            return self._run_backend.halt
         if self._halt is None:
             self._halt = self.setup.context.RawValue("b", 0)
         return self._halt
