@@ -3,6 +3,7 @@
 The public API::
 
     runner.load_config(path) -> Config      # validate; raises ConfigError
+    runner.Config.validate(data) -> Config  # a config built in Python, schema-checked
     runner.run(path_or_config, **options)   # -> RunReport
     runner.get_logger()                      # a structlog logger bound to job and task
 

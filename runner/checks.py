@@ -2,12 +2,12 @@
 
 Data flow::
 
-    YAML data ──> Config.model_validate ── schema errors ──────────────────┐
+    YAML data ──> models.Config ── schema errors ─────────────────────────┐
         └── each job, valid or not ── problems(): ─────────────────────────┤──> one ConfigError
               call sources, unpack, chunksize, timeout vs mode, retry_on vs  │   (runner.loader)
-              retries (the models)                                           │
+              retries (the config's records)                               │
               !ref names, map files, function and reduce imports, pickling   │
-                                        (the raw data, where a model is not) ┘
+                                        (the raw data, where a job is not)  ┘
 
 A job that fails its schema is still checked for everything its raw data can
 tell (its refs, its map file, its function's import), so that one run shows
@@ -23,16 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from runner import imports
 from runner.config import Config, FileSource, Job, Loc, is_function_ref
 from runner.errors import ConfigError, JobImportError
-from runner.executors import executor_for, modes
 from runner.files import FileRefused, check_regular
 from runner.shared import Ref
 
-__all__ = ["Checked", "check", "raise_problems"]
+__all__ = ["Checked", "check", "outside", "raise_problems"]
 
 # How many items of a job's list are test-pickled for a mode that pickles tasks.
 PICKLE_SAMPLE = 1000
@@ -85,6 +82,17 @@ def check(data: Any, config: Config | None, folder: Path) -> Checked:
     return checked
 
 
+def outside(config: Config, folder: Path) -> Checked:
+    """What :func:`check` finds of the world outside ``config``, the imports still to
+    check: for a config that passed every other check before (``runner.configcache``:
+    what those read is all in its key), so that a hit loads no mode's executor."""
+    jobs: dict[str, tuple[Job | None, Any]] = {name: (job, None)
+                                               for name, job in config.jobs.items()}
+    found = [problem for name, job in config.jobs.items()
+             for problem in _map_file(("jobs", name), job, None, folder)]
+    return Checked(found, folder, jobs)
+
+
 def raise_problems(config: Config, *, check_imports: bool = True) -> None:
     """Raise one ConfigError (JobImportError if imports are all that is wrong) for every
     problem of ``config``, located in its file; a Config built in Python is checked so too."""
@@ -96,11 +104,16 @@ def raise_problems(config: Config, *, check_imports: bool = True) -> None:
 
 
 def _alone(raw: dict[Any, Any]) -> Job | None:
-    """The job's model if it validates on its own (the config as a whole did not)."""
+    """The job if it validates on its own (the config as a whole did not)."""
+    from pydantic import ValidationError
+
+    from runner import models
+
     try:
-        return Job.model_validate(raw)
+        job: Job = models.freeze(models.Job.model_validate(raw))
     except ValidationError:
         return None  # its errors are reported already
+    return job
 
 
 def _default_retry_on(data: Any, config: Config | None) -> list[Any] | None:
@@ -130,6 +143,8 @@ def _fields(here: Loc, job: Job, inherited: list[Any] | None = None) -> list[tup
     ``inherited`` is the ``retry_on`` under ``defaults``: a job that has it and does
     not retry is not an error of its own (see :func:`_unused_default_retry_on`).
     """
+    from runner.executors import executor_for, modes
+
     found: list[tuple[Loc, str]] = []
     if job.retry_on is not None and job.retries == 0 and job.retry_on != inherited:
         found.append(((*here, "retry_on"), "retry_on applies only with retries > 0 (nothing "
@@ -216,6 +231,8 @@ def _imports(here: Loc, job: Job | None, raw: Any) -> list[tuple[Loc, str]]:
 def _picklable(here: Loc, job: Job) -> list[tuple[Loc, str]]:
     """Arguments that cannot reach a worker process are the job's error, before anything
     runs. YAML cannot express such values; a Config built in Python (a lambda) can."""
+    from runner.executors import executor_for
+
     if not any(executor_for(mode).pickles_tasks for mode in job.modes()):
         return []
     calls = _call_data(job, None)

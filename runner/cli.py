@@ -309,9 +309,7 @@ def _run(options: argparse.Namespace) -> int:
     report, or why it did not run (``runner.report.invalid_document``,
     ``not_run_document``); a list of them, one per config, when several are given.
     """
-    from runner import signals
     from runner.errors import UsageError
-    from runner.progress import Progress
 
     if options.resume is not None and len(options.configs) > 1:
         raise UsageError("--resume takes one config: a run id belongs to one config's run")
@@ -319,7 +317,10 @@ def _run(options: argparse.Namespace) -> int:
         raise UsageError("--force goes with --resume RUN_ID")
     paths: list[str] = options.configs
     exit_code = EXIT_OK
-    _warm_early(paths[0], options.start_method)
+    _warm_early(paths[0], options.start_method)  # first: all below overlaps its start-up
+    from runner import signals
+    from runner.progress import Progress
+
     observers = [] if options.quiet else [Progress()]
     written: list[bytes | None] = [None] * len(paths)  # each config's summary.json bytes
     with _stdout_to_stderr(options.json):

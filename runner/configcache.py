@@ -6,11 +6,11 @@ Data flow::
                                                                   it was validated
                                            └─ miss ──> parse, validate ──> store()
 
-Parsing the YAML and building and running pydantic's validators is most of what
-``mprun CONFIG`` costs before its first task (see README "Start-up"); a config run
-from cron or CI is the same file every time. A hit skips both: the models are
-built with ``defer_build`` (``runner.config``), so a config taken from the cache
-never builds a validator at all.
+Parsing the YAML, and importing pydantic and building and running its
+validators, is most of what ``mprun CONFIG`` costs before its first task (see
+README "Start-up"); a config run from cron or CI is the same file every time. A
+hit skips all three: the entry holds the config's records (``runner.config``,
+plain dataclasses), so unpickling it imports neither pydantic nor the models.
 
 Never stale. The key is a hash of everything the validated config depends on:
 
@@ -32,7 +32,7 @@ Never written: a config with a problem, and a config in which a secret-named
 Where: ``$MPRUN_CACHE_DIR``, else ``$XDG_CACHE_HOME/mprun``, else
 ``~/.cache/mprun``; ``MPRUN_CACHE_DIR=off`` turns it off. An entry is one line
 of JSON (the ``${VAR}`` hashes, and :class:`Hints`: the config's start method
-and its jobs' modules), then a pickle (the validated ``Config``); written
+and its jobs' modules), then a pickle (the validated ``Config``'s records); written
 atomically with mode 0600 in a 0700 folder and read only from there; an
 unreadable entry is a miss and is removed. At most :data:`MAX_ENTRIES` are
 kept, the least recently used removed first.
@@ -53,26 +53,20 @@ import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.runfiles import write_whole
 
-__all__ = ["MAX_ENTRIES", "Entry", "Hints", "folder", "hints", "hints_for", "key", "lookup",
-           "store"]
+if TYPE_CHECKING:
+    from runner.config import Config
 
-FORMAT = 2
+__all__ = ["MAX_ENTRIES", "Hints", "folder", "hints", "hints_for", "key", "lookup", "store"]
+
+FORMAT = 3
 MAX_ENTRIES = 256
 # Whose source files are fingerprinted: what validation runs.
 _PACKAGES = ("runner", "pydantic", "pydantic_core", "yaml")
 _fingerprint: str | None = None  # per process: the installed code does not change under us
-
-
-@dataclass
-class Entry:
-    """A validated config, with what it was validated from."""
-
-    config: Any  # runner.config.Config (not imported here: a miss needs no pickle)
-    data: Any  # the YAML's data, defaults merged, as runner.checks reads it
 
 
 @dataclass(frozen=True)
@@ -126,8 +120,8 @@ def hints(cache_key: str) -> Hints | None:
     return Hints(header["start_method"], header["modules"])
 
 
-def lookup(cache_key: str) -> Entry | None:
-    """The entry stored under ``cache_key``, if any and if the ``${VAR}``s it read still
+def lookup(cache_key: str) -> Config | None:
+    """The config stored under ``cache_key``, if any and if the ``${VAR}``s it read still
     hold the values they had."""
     found = _open(cache_key)
     if found is None:
@@ -139,7 +133,9 @@ def lookup(cache_key: str) -> Entry | None:
     except Exception:  # torn, or from an older mprun: of no use
         _discard(cache_key)
         return None
-    if not isinstance(entry, Entry):
+    from runner.config import Config
+
+    if not isinstance(entry, Config):
         return None
     with contextlib.suppress(OSError):
         os.utime(handle.name)  # recently used: pruned last
@@ -179,19 +175,18 @@ def _discard(cache_key: str) -> None:
             (where / f"{cache_key}.entry").unlink()
 
 
-def store(cache_key: str, config: Any, data: Any, environ: dict[str, str | None]) -> None:
+def store(cache_key: str, config: Config, environ: dict[str, str | None]) -> None:
     """Keep ``config`` under ``cache_key``; a cache that cannot be written is skipped."""
     where = folder()
     if where is None:
         return
-    entry = Entry(config, data)
     try:
         header = {"format": FORMAT, "environ": environ_hashes(environ, cache_key),
                   "start_method": config.start_method,
                   "modules": sorted({job.function.partition(":")[0]
                                      for job in config.jobs.values()})}
         payload = json.dumps(header).encode() + b"\n" + pickle.dumps(
-            entry, protocol=pickle.HIGHEST_PROTOCOL)
+            config, protocol=pickle.HIGHEST_PROTOCOL)
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_whole(where / f"{cache_key}.entry", payload, mode=0o600)
         _prune(where)

@@ -24,7 +24,7 @@ _KEYS_LEFT_ALONE = ("type",)
 
 def config_schema() -> dict[str, Any]:
     """The JSON Schema of a config file (``${VAR}`` strings accepted where values are)."""
-    from runner.config import Config
+    from runner.models import Config
 
     schema: dict[str, Any] = _accept_vars(Config.model_json_schema())
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -2,7 +2,7 @@
 
 Data flow::
 
-    config.shared (runner.primitives models)
+    config.shared (runner.primitives records)
                   ──build()──> {name: ctx.Value | ctx.Array | ctx.Lock | ...}
                                  │ serial / thread: used in place
                                  │ process / pool: handed to each worker at start-up
@@ -91,7 +91,7 @@ def default_init(typecode: str) -> int | float | str:
 def build(specs: dict[str, Any], ctx: Any) -> dict[str, Any]:
     """Create each declared primitive from the multiprocessing context ``ctx``.
 
-    ``specs`` maps names to ``runner.primitives`` models, which know how to build
+    ``specs`` maps names to ``runner.primitives`` records, which know how to build
     their type.
     """
     return {name: spec.build(ctx) for name, spec in specs.items()}
@@ -192,7 +192,7 @@ WriteArray = Callable[[str, memoryview], str | None]
 def snapshot(specs: dict[str, Any], built: dict[str, Any],
              write: WriteArray | None = None) -> dict[str, Any]:
     """The final shared state as the summary shows it (see DESIGN.md's table): what each
-    model's ``summary()`` reads, primitives it omits left out. A large array's bytes go
+    record's ``summary()`` reads, primitives it omits left out. A large array's bytes go
     to ``write`` (none without it: ``file`` is None)."""
     state: dict[str, Any] = {}
     for name, spec in specs.items():

@@ -42,7 +42,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from runner import work
 from runner.errors import Interrupted
 
 __all__ = ["SIGNALS", "Stop", "interrupts", "outside", "outside_runs", "run_begins"]
@@ -93,6 +92,8 @@ class Stop:
         if self.signum is not None:
             return
         self.signum = signum
+        from runner import work  # imported by the run already: a lookup, no import
+
         work.stop_chunks()
         _poke(self._requested[1])
         _poke(self._timer[1])
@@ -195,6 +196,8 @@ def interrupts(stop: Stop, grace: float,
             on_stop(signum)
         if stop.in_process:
             stop.check()
+
+    from runner import work  # a run's: the commands that run nothing never import it
 
     work.clear_stop()
     timer = None

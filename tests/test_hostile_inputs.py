@@ -350,7 +350,7 @@ def test_make_run_dir_never_reuses_an_existing_folder(tmp_path, monkeypatch):
     (taken / "summary.json").write_text("{}")
     fresh = iter(["20261124T101500Z-3f2a", "20261124T101500Z-0b1c"])
     monkeypatch.setattr(session, "new_run_id", lambda digits=4: next(fresh))
-    config = Config.model_validate({"name": "nightly",
+    config = Config.validate({"name": "nightly",
                                     "jobs": {"a": {"function": "tests.tasks:square"}}})
     run_id, run_dir = session._make_run_dir(tmp_path, taken.name, config)
     assert run_id == "20261124T101500Z-0b1c" and run_dir == tmp_path / run_id

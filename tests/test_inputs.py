@@ -106,7 +106,7 @@ def test_unpicklable_arguments_are_a_job_error_before_anything_runs(tmp_path):
     from runner.config import Config
     from runner.errors import ConfigError
 
-    config = Config.model_validate({"jobs": {
+    config = Config.validate({"jobs": {
         "first": {"function": "tests.tasks:square", "mode": "serial", "args": [2]},
         "bad": {"function": "tests.tasks:echo", "mode": "pool", "args": [lambda: 1]},
     }})
@@ -116,7 +116,7 @@ def test_unpicklable_arguments_are_a_job_error_before_anything_runs(tmp_path):
     assert issue.path == "jobs.bad"
     assert "cannot be sent to a worker process" in issue.message
     assert not (tmp_path / "logs").exists()
-    serial = Config.model_validate({"jobs": {
+    serial = Config.validate({"jobs": {
         "ok": {"function": "tests.tasks:echo", "mode": "thread", "args": [lambda: 1]}}})
     report = runner.run(serial, log_dir=tmp_path / "logs")
     assert report.exit_code == 0

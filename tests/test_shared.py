@@ -20,7 +20,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.primitives import SHARED_TYPES
+from runner.models import freeze
+from runner.sharedmodels import SHARED_MODELS
 from runner.shared import (
     TYPECODES,
     Ref,
@@ -38,8 +39,9 @@ INT_CODES = [code for code, info in TYPECODES.items() if info.kind == "int"]
 
 
 def spec(type: str, **fields: Any) -> Any:
-    """The shared type's model (runner.primitives), which build() and snapshot() use."""
-    return SHARED_TYPES[type].model_validate({"type": type, **fields})
+    """The shared type's record (runner.primitives), which build() and snapshot() use,
+    validated by its model (runner.sharedmodels) as a config's is."""
+    return freeze(SHARED_MODELS[type].model_validate({"type": type, **fields}))
 
 
 # -- the typecode table ----------------------------------------------------------

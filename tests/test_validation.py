@@ -104,7 +104,7 @@ def test_a_config_whose_only_problem_is_an_import_raises_job_import_error(
 
 def test_a_config_built_in_python_gets_the_same_pass_unpicklable_arguments_included(
         tmp_path: Path) -> None:
-    config = Config.model_validate({"jobs": {
+    config = Config.validate({"jobs": {
         "lam": {"function": "tests.tasks:echo", "mode": "pool", "args": [lambda: 1]},
         "ref": {"function": "tests.tasks:echo", "mode": "serial", "args": [runner_ref("x")]},
         "imp": {"function": "tests.nowhere:f", "mode": "serial"},
