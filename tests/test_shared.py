@@ -21,7 +21,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runner.models import freeze
-from runner.sharedmodels import SHARED_MODELS
 from runner.shared import (
     TYPECODES,
     Ref,
@@ -32,6 +31,7 @@ from runner.shared import (
     resolve,
     snapshot,
 )
+from runner.sharedmodels import SHARED_MODELS
 
 pytestmark = pytest.mark.timeout(60)
 
