@@ -150,12 +150,16 @@ class Tally(Observer):
         self.failed: dict[int, TaskError] = {}
         self.completed = len(reused)  # tasks that answered (ok or failed), reused included
         self.refused = False  # whether orjson refused some chunk's values
+        # A whole chunk's first task -> its count and its values' JSON (runner.vet's).
+        self._encoded: dict[int, tuple[int, bytes]] = {}
 
     def finished(self, event: Finished) -> None:
         outcome = event.outcome
         end = outcome.first + len(outcome.values)
         self.results[outcome.first:end] = outcome.values
         self.refused = self.refused or event.refused
+        if event.encoded is not None and outcome.values and not outcome.errors:
+            self._encoded[outcome.first] = (len(outcome.values), event.encoded)
         if event.attempt == 1:
             self.completed += len(outcome.values)
         else:  # a retried task that succeeds is no longer failed
@@ -163,6 +167,22 @@ class Tally(Observer):
                 self.failed.pop(task, None)
         for error in outcome.errors:
             self.failed[error.task] = error
+
+    def encoded_results(self) -> bytes | None:
+        """:attr:`results` as JSON, joined from the chunks' own JSON (the bytes the journal
+        wrote), when those chunks hold every task in order; else None (a task failed,
+        was reused from an earlier run or never ran: the results are written afresh)."""
+        parts: list[memoryview] = []
+        at = 0
+        for first in sorted(self._encoded):
+            count, data = self._encoded[first]
+            if first != at:
+                return None
+            parts.append(memoryview(data)[1:-1])  # the chunk's array, without brackets
+            at += count
+        if at != len(self.results):
+            return None
+        return b"[" + b",".join(parts) + b"]"
 
     @property
     def errors(self) -> list[TaskError]:

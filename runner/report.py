@@ -71,14 +71,23 @@ class JobReport:
     reused: int = 0  # results taken over from an earlier run (--resume)
     # orjson refused some of the results (runner.vet.vetted): not in the document.
     refused: bool = field(default=False, repr=False, compare=False)
+    # ``results`` as JSON, joined from the chunks' JSON the journal wrote (Tally), if known.
+    encoded_results: bytes | None = field(default=None, repr=False, compare=False)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, fragments: bool = False) -> dict[str, Any]:
+        """This job in the ``--json`` document; with ``fragments``, its results as the JSON
+        already made of them, where known (``orjson.Fragment``: written, never parsed)."""
+        results: Any = self.results
+        if fragments and self.encoded_results is not None:
+            import orjson
+
+            results = orjson.Fragment(self.encoded_results)
         return {
             "name": self.name, "mode": self.mode, "workers": self.workers,
             "status": self.status, "tasks": self.tasks, "ok": self.ok, "failed": self.failed,
             "not_run": self.not_run, "reused": self.reused,
             "seconds": round(self.seconds, 4),
-            "results": self.results, "reduced": self.reduced,
+            "results": results, "reduced": self.reduced,
             "errors": [redact(error.as_dict()) for error in self.errors],
             "compare": None if self.compare is None else [c.as_dict() for c in self.compare],
         }
@@ -102,17 +111,19 @@ class RunReport:
     # it was not written, or the report changed since.
     document: bytes | None = field(default=None, repr=False, compare=False)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, fragments: bool = False) -> dict[str, Any]:
         """The ``--json`` document (DESIGN.md, "Command line"); also ``summary.json``.
 
         Values are as the tasks returned them; ``runner.jsonable.dumps_document``
-        writes what JSON cannot hold as its ``repr``.
+        writes what JSON cannot hold as its ``repr``. ``fragments``: each job's results
+        as the JSON the journal wrote of them, where known, so that ``summary.json``
+        encodes no result a second time (its results list is then compact).
         """
         doc = {
             "run_id": self.run_id, "config": self.config, "status": self.status,
             "exit_code": self.exit_code, "seconds": round(self.seconds, 4),
             "log_dir": self.log_dir,
-            "jobs": [job.as_dict() for job in self.jobs],
+            "jobs": [job.as_dict(fragments=fragments) for job in self.jobs],
             "shared": _shown_shared(self.shared),
         }
         if self.not_run:

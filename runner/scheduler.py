@@ -224,7 +224,7 @@ class Scheduler:
             not_run=len(plan) - first.tally.completed, reused=len(plan.reused),
             seconds=sum(run.seconds for run in runs), results=first.tally.results,
             reduced=reduced, errors=errors, compare=compare,
-            refused=first.tally.refused,
+            refused=first.tally.refused, encoded_results=first.tally.encoded_results(),
         )
 
     @staticmethod

@@ -238,7 +238,7 @@ class _Run:
         if self.run_dir is None:
             return
         try:
-            document = dumps_document(report.as_dict(), refused=report.refused)
+            document = dumps_document(report.as_dict(fragments=True), refused=report.refused)
             write_whole(self.run_dir / "summary.json", document)
             report.document = document  # the CLI's --json prints these bytes
         except RunFilesError as error:
