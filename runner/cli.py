@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from runner import quickexit
 from runner.errors import EXIT_INTERRUPTED, EXIT_IO, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -134,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _schema()
             if options.command == "validate":
                 return _validate(options)
-            return _run(options)
+            code = _run(options)
+        # The console's mprun ends here, skipping the interpreter's teardown if it can.
+        return quickexit.finish(code) if argv is None else code
     except Interrupted as exc:  # before a run began: nothing was written
         print(f"mprun: {signal.Signals(exc.signum).name}: stopped before any run began",
               file=sys.stderr)
@@ -330,6 +333,7 @@ def _run(options: argparse.Namespace) -> int:
         else:  # nothing runs once a config is invalid
             exit_code = _run_each(configs, paths, docs, written, options=options,
                                   observers=observers)
+            quickexit.allow(not any(_runs_job_code_here(config) for config in configs))
     if signals.outside.signum is not None and exit_code < EXIT_INTERRUPTED:
         # It came as a run ended (later ones did not run); a run it interrupted has
         # the code of its own first signal already.
@@ -363,6 +367,16 @@ def _print_documents(paths: list[str], docs: list[dict[str, Any] | None],
         _out(pieces[0])
     else:
         _out(b"[\n" + b",\n".join(piece.rstrip(b"\n") for piece in pieces) + b"\n]\n")
+
+
+def _runs_job_code_here(config: Config) -> bool:
+    """Whether some job of ``config`` runs its code in the runner's own process: a
+    serial or thread mode, or a reducer of its own (``runner.quickexit``)."""
+    from runner.executors import executor_for
+    from runner.reducers import REDUCERS
+
+    return any(executor_for(mode).in_runner_process or job.reduce not in (None, *REDUCERS)
+               for job in config.jobs.values() for mode in job.modes())
 
 
 def _run_each(configs: list[Config], paths: list[str], docs: list[dict[str, Any] | None],
