@@ -91,8 +91,8 @@ def render(sections: list[Section], *, argv: list[str], ctx: Context, load_start
         f"- Python {platform.python_version()} ({platform.python_implementation()}), "
         f"mprun git {_git_commit()}",
         f"- command: `{' '.join(['python -m bench', *argv])}` ({seconds:.0f} s in all)",
-        f"- {ctx.repeat} run(s) of each variant, interleaved; median shown; "
-        "ratio = median / median of the `vs` row. Every row's answer is checked (✓).",
+        f"- {ctx.repeat} run(s) of each variant, interleaved; best and median shown; "
+        "ratio = best / best of the `vs` row. Every row's answer is checked (✓).",
         "",
         "## Results",
         "",
