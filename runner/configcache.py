@@ -25,6 +25,8 @@ An entry also holds, for each ``${VAR}`` the config read, a hash of its value
 then (or that it was unset); a different value now is a miss. What depends on
 the world outside the config is checked again on every load, hit or not: that
 map files exist and are regular files, and that each job's function imports.
+With a plugin's mode registered (``modes_built_in``), a hit runs every check
+again: what a plugin's executor says is not in the key.
 
 Never written: a config with a problem, and a config in which a secret-named
 ``${VAR}`` was expanded (``runner.redact``), so that no secret is kept on disk.
@@ -60,7 +62,8 @@ from runner.runfiles import write_whole
 if TYPE_CHECKING:
     from runner.config import Config
 
-__all__ = ["MAX_ENTRIES", "Hints", "folder", "hints", "hints_for", "key", "lookup", "store"]
+__all__ = ["MAX_ENTRIES", "Hints", "folder", "hints", "hints_for", "key", "lookup",
+           "modes_built_in", "store"]
 
 FORMAT = 3
 MAX_ENTRIES = 256
@@ -199,6 +202,13 @@ def environ_hashes(environ: dict[str, str | None], salt: str) -> dict[str, str |
     return {name: None if value is None
             else hashlib.sha256(f"{salt}\0{value}".encode("utf-8", "surrogatepass")).hexdigest()
             for name, value in environ.items()}
+
+
+def modes_built_in() -> bool:
+    """Whether only mprun's own modes are registered: then what a mode's executor says
+    (timeouts, pickling) is mprun's code, which the key covers; a plugin's class may
+    say otherwise from one load to the next."""
+    return _modes() == "built-in"
 
 
 def _modes() -> str:

@@ -45,7 +45,8 @@ def load_config(path: str | os.PathLike[str], *, check_functions: bool = True,
     cache_key = configcache.key(name, text)
     cached = configcache.lookup(cache_key)
     if cached is not None:  # it passed every check but those of the world outside it
-        return _checked(cached, None, source, [], _issues, known_good=True,
+        return _checked(cached, None, source, [], _issues,
+                        known_good=configcache.modes_built_in(),
                         check_functions=check_functions, before_imports=before_imports)
     from runner.validation import validate
 

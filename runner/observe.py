@@ -171,11 +171,13 @@ class Tally(Observer):
     def encoded_results(self) -> bytes | None:
         """:attr:`results` as JSON, joined from the chunks' own JSON (the bytes the journal
         wrote), when those chunks hold every task in order; else None (a task failed,
-        was reused from an earlier run or never ran: the results are written afresh)."""
+        was reused from an earlier run or never ran: the results are written afresh).
+        Asked once, when the job ends: the chunks' bytes are let go."""
+        encoded, self._encoded = self._encoded, {}
         parts: list[memoryview] = []
         at = 0
-        for first in sorted(self._encoded):
-            count, data = self._encoded[first]
+        for first in sorted(encoded):
+            count, data = encoded[first]
             if first != at:
                 return None
             parts.append(memoryview(data)[1:-1])  # the chunk's array, without brackets

@@ -6,21 +6,27 @@ million tiny tasks, and a tenth of a small run's whole time, spent after the
 report is written and the lock released. By then mprun's own files are closed
 and its workers gone. What a normal exit would still do for others is done
 first: the ``atexit`` handlers (``multiprocessing``'s flushes its queues' feeder
-threads and joins children; ``logging``'s flushes its handlers), then stdout
-and stderr are flushed. Then ``os._exit``.
+threads and joins children; ``logging``'s flushes its handlers;
+``weakref.finalize`` callbacks), then every Python file object still open is
+flushed (a job module's import runs in the runner too, and may leave one
+buffered), then C's stdio buffers (a native library's), then stdout and
+stderr. Then ``os._exit``. What is not done: ``__del__`` of objects still alive,
+which Python does not promise at exit either.
 
 It is not taken (the caller returns as usual) unless :func:`allow` was called
-for the run: the CLI calls it only when no job code ran in the runner's own
+for the run: the CLI calls it only when no job's code ran in the runner's own
 process (a serial or thread mode job, a reducer of its own), since such code may
-leave a buffered file that only finalization would flush, or a thread that a
-normal exit would wait for. Nor while a thread that is not a daemon is alive,
-nor when stdout or stderr cannot be flushed (a normal exit then reports it).
-The library API (``runner.run``) never ends the process.
+hold anything a normal exit would finish. Nor while a thread that is not a
+daemon is alive, nor when stdout or stderr cannot be flushed (a normal exit then
+reports it). The library API (``runner.run``) never ends the process.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import gc
+import io
 import os
 import sys
 import threading
@@ -42,9 +48,26 @@ def finish(code: int) -> int:
                            if thread is not threading.main_thread()):
         return code
     atexit._run_exitfuncs()
+    _flush_open_files()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except (OSError, ValueError):  # a closed or broken stream: Python's exit says so
         return code
     os._exit(code)
+
+
+def _flush_open_files() -> None:
+    """Flush what finalization would: every open Python file object (text wrappers
+    before the buffers under them), then C's stdio buffers."""
+    found = [obj for obj in gc.get_objects()
+             if isinstance(obj, io.TextIOWrapper | io.BufferedWriter | io.BufferedRandom)]
+    found.sort(key=lambda obj: not isinstance(obj, io.TextIOWrapper))
+    for handle in found:
+        with contextlib.suppress(Exception):  # closed, detached, or its disk full: as at exit
+            if not handle.closed:
+                handle.flush()
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)

@@ -31,7 +31,7 @@ from runner.errors import Interrupted, MapFileChanged, ResultError, ResultsDiffe
 from runner.executors import Backends, Executor, executor_for
 from runner.observe import Finished, JobStart, Observers, Started, Tally
 from runner.plan import Plan, auto_chunksize
-from runner.reducers import reduce
+from runner.reducers import REDUCERS, reduce
 from runner.report import CompareEntry, JobReport, job_status
 from runner.runfiles import RunFiles
 from runner.signals import Stop
@@ -234,8 +234,10 @@ class Scheduler:
         if tally.failed:
             values = [value for index, value in enumerate(tally.results)
                       if index not in tally.failed]
-        else:  # the common case: no copy of a million results
+        elif job.reduce in REDUCERS:  # the common case: no copy of a million results
             values = tally.results
+        else:  # a reducer of its own may sort or empty its list: the results stay as they came
+            values = list(tally.results)
         if not values:
             return None
         with stop.job_code():

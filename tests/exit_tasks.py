@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import ctypes
 import multiprocessing
 import os
 import sys
@@ -19,8 +20,16 @@ def _mark() -> None:
 
 # Registered as the runner imports this module to check the job's function; not in a
 # spawned worker (it has a parent process) nor in the fork server (started with -c).
-if _MARK and multiprocessing.parent_process() is None and sys.argv[0] != "-c":
+_IN_RUNNER = multiprocessing.parent_process() is None and sys.argv[0] != "-c"
+if _MARK and _IN_RUNNER:
     atexit.register(_mark)
+
+_TRACE = os.environ.get("MPRUN_TEST_IMPORT_TRACE")
+if _TRACE and _IN_RUNNER:
+    # Import-time code that leaves a Python file and C's stdout buffered, never flushed.
+    _trace = open(_TRACE, "a", buffering=1 << 20)  # noqa: SIM115 -- left open on purpose
+    _trace.write("imported in the runner\n")
+    ctypes.CDLL(None).printf(b"printed by C at import\n")
 
 _kept: list[object] = []
 

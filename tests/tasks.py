@@ -213,6 +213,12 @@ def descending(values: list[Any]) -> list[Any]:
     return sorted(values, reverse=True)
 
 
+def sort_in_place(values: list[Any]) -> Any:
+    """A reducer that sorts the list it is given, descending, and returns its head."""
+    values.sort(reverse=True)
+    return values[0]
+
+
 def put_big(letter: str, q: Any) -> None:
     """Put an item far larger than a pipe's buffer on a shared queue."""
     q.put(letter * 1_000_000)

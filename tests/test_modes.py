@@ -212,3 +212,20 @@ def test_whether_a_timeout_can_be_enforced_is_the_executor_classes_word(tmp_path
     assert able == ["process", "pool"]
     assert (issue.line, issue.path) == (2, "jobs.a.timeout")
     assert issue.message.startswith("timeout needs mode process or pool, not reversed")
+
+
+def test_a_cached_config_is_checked_again_against_a_plugins_executor(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a plugin's executor says (here: that it can enforce a timeout) is not in the
+    config cache's key, so a hit with a plugin's mode registered runs every check again."""
+    monkeypatch.setenv("MPRUN_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "config.yaml"
+    path.write_text(f"jobs:\n  a: {{function: 'tests.tasks:square', mode: {fake_mode.MODE}, "
+                    "args: [2], timeout: 5}\n")
+    monkeypatch.setattr(ReversedExecutor, "enforces_timeout", True)
+    assert runner.load_config(path).jobs["a"].timeout == 5  # validated, and cached
+    assert list((tmp_path / "cache").glob("*.entry"))
+    monkeypatch.setattr(ReversedExecutor, "enforces_timeout", False)
+    with pytest.raises(ConfigError) as caught:
+        runner.load_config(path)
+    assert caught.value.issues[0].path == "jobs.a.timeout"

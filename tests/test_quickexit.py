@@ -53,3 +53,18 @@ def test_what_job_code_in_the_runner_left_is_not_lost(tmp_path: Path, function: 
     assert proc.returncode == 0, proc.stderr
     assert out.read_text() == written
     assert mark.read_text() == "atexit ran\n"
+
+
+def test_what_a_job_modules_import_left_buffered_is_flushed(tmp_path: Path) -> None:
+    """The runner imports each job's module to check its function: that code ran here."""
+    trace = tmp_path / "trace.txt"
+    config = tmp_path / "c.yaml"
+    config.write_text("jobs:\n  j:\n    function: tests.exit_tasks:square\n    mode: pool\n"
+                      "    workers: 2\n    map: {range: 3}\n")
+    env = {**os.environ, "MPRUN_TEST_IMPORT_TRACE": str(trace)}
+    proc = subprocess.run([sys.executable, "-m", "runner", str(config), "-q",
+                           "--log-dir", str(tmp_path / "logs")], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=80, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert trace.read_text() == "imported in the runner\n"
+    assert proc.stdout.count("printed by C at import\n") == 1, proc.stdout

@@ -85,3 +85,19 @@ def test_summary_json_results_are_the_journals(tmp_path: Path, tasks: int) -> No
     assert job["reduced"] == sum(x * x for x in range(tasks))
     journal = [json.loads(line) for line in (run_dir / "results.jsonl").open()]
     assert sorted(v for line in journal for v in line["values"]) == job["results"]
+
+
+@pytest.mark.timeout(60)
+def test_a_reducer_that_sorts_its_list_leaves_the_results_as_they_came(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("jobs:\n  sq:\n    function: tests.tasks:square\n    mode: pool\n"
+                      "    workers: 2\n    map: {range: 5}\n"
+                      "    reduce: tests.tasks:sort_in_place\n")
+    proc = subprocess.run([sys.executable, "-m", "runner", str(config), "--log-dir",
+                           str(tmp_path / "logs")], capture_output=True, text=True,
+                          cwd=ROOT, timeout=50, check=False)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = next(path for path in (tmp_path / "logs").iterdir() if path.name[0].isdigit())
+    job = json.loads((run_dir / "summary.json").read_text())["jobs"][0]
+    assert (job["results"], job["reduced"]) == ([0, 1, 4, 9, 16], 16)
+    assert "results: [0, 1, 4, 9, 16]" in proc.stdout, proc.stdout
