@@ -136,8 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if options.command == "validate":
                 return _validate(options)
             code = _run(options)
-        # The console's mprun ends here, skipping the interpreter's teardown if it can.
-        return quickexit.finish(code) if argv is None else code
+        return quickexit.finish(code) if argv is None else code  # the console's: no teardown
     except Interrupted as exc:  # before a run began: nothing was written
         print(f"mprun: {signal.Signals(exc.signum).name}: stopped before any run began",
               file=sys.stderr)

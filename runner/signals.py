@@ -197,9 +197,7 @@ def interrupts(stop: Stop, grace: float,
         if stop.in_process:
             stop.check()
 
-    from runner import work  # a run's: the commands that run nothing never import it
-
-    work.clear_stop()
+    _clear_chunk_stop()
     timer = None
     if grace > 0:
         timer = threading.Thread(target=_grace_timer, args=(stop, grace, stop._timer[0]),
@@ -218,7 +216,13 @@ def interrupts(stop: Stop, grace: float,
         outside.phase = "finished"
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        work.clear_stop()
+        _clear_chunk_stop()
+
+
+def _clear_chunk_stop() -> None:
+    from runner import work  # a run's: the commands that run nothing never import it
+
+    work.clear_stop()
 
 
 class _Outside:
