@@ -346,10 +346,13 @@ def _warm_early(path: str, start_method: str | None) -> None:
     """Start the fork server now, from the config cache's hints (``runner.configcache``),
     before the run's machinery is imported: its start-up overlaps the runner's."""
     from runner import configcache, context
+    from runner.imports import search_paths
 
     hints = configcache.hints_for(path)
     if hints is not None:
-        context.warm_forkserver_early(start_method or hints.start_method, hints.modules)
+        folder = os.path.dirname(os.path.abspath(path))
+        context.warm_forkserver_early(start_method or hints.start_method, hints.modules,
+                                      search_paths(folder))
 
 
 def _print_documents(paths: list[str], docs: list[dict[str, Any] | None],
