@@ -4,7 +4,9 @@ Under forkserver and spawn every worker starts from a fresh interpreter (spawn)
 or from the fork server (forkserver). The fork server is started while the
 runner is still checking the config, with the runner's worker modules and the
 jobs' modules preloaded, so each worker forks from a process that already
-imported them instead of importing them again.
+imported them instead of importing them again. The CLI, knowing the config from
+its cache, starts it before loading the config, forked from itself where it can
+be (``runner.forkserver``); otherwise it is multiprocessing's, started in a thread.
 """
 
 from __future__ import annotations
