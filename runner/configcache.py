@@ -19,7 +19,9 @@ Never stale. The key is a hash of everything the validated config depends on:
 - the size and mtime of every source file of mprun itself and of pydantic,
   pydantic-core and PyYAML, with their paths (another virtualenv, a changed install
   or an edited checkout is a miss);
-- the registered modes (``runner.executors.register``).
+- the registered modes (``runner.executors.register``);
+- the value now of each ``${VAR}`` the text names (a secret-named one: its name
+  only), so that a config run with different values keeps an entry for each.
 
 An entry also holds, for each ``${VAR}`` the config read, a hash of its value
 then (or that it was unset); a different value now is a miss. What depends on
@@ -52,6 +54,7 @@ import importlib.util
 import json
 import os
 import pickle
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +73,8 @@ MAX_ENTRIES = 256
 # Whose source files are fingerprinted: what validation runs.
 _PACKAGES = ("runner", "pydantic", "pydantic_core", "yaml")
 _fingerprint: str | None = None  # per process: the installed code does not change under us
+# A ${VAR}'s name, as runner.yamlsource reads it.
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass(frozen=True)
@@ -90,13 +95,30 @@ def folder() -> Path | None:
 
 
 def key(path: str, text: str) -> str:
-    """The cache key of the config at ``path`` (as given) whose text is ``text``."""
+    """The cache key of the config at ``path`` (as given) whose text is ``text``, with
+    the environment as it is now: the value of each ``${VAR}`` the text names is part
+    of the key, so that one config run with different values (``N=1000`` one night,
+    ``N=5000`` the next) keeps one entry per value instead of replacing one entry."""
     digest = hashlib.sha256()
     for part in (str(FORMAT), path, os.path.abspath(path), sys.version,
-                 _code_fingerprint(), _modes(), text):
+                 _code_fingerprint(), _modes(), text, *_environ_parts(text)):
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\0\1")
     return digest.hexdigest()
+
+
+def _environ_parts(text: str) -> list[str]:
+    """Each ``${VAR}`` the text names (a superset of what it reads: ``$${VAR}`` and
+    comments too) with its value now. A secret-named one adds its name only: such a
+    config is never kept, and no key is made from a secret."""
+    from runner.redact import is_secret
+
+    parts = []
+    for name in sorted(set(_VAR_RE.findall(text))):
+        value = os.environ.get(name)
+        shown = "-" if is_secret(name) else "!" if value is None else f"={value}"
+        parts.append(f"{name}\0{shown}")
+    return parts
 
 
 def hints_for(path: str) -> Hints | None:

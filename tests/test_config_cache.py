@@ -112,6 +112,39 @@ def test_a_changed_environment_variable_is_a_miss(
         assert b"WORKERS" in entry.read_bytes()
 
 
+def test_each_value_of_a_variable_keeps_its_own_entry(
+        write_config: Callable[..., Path], load: Callable[..., dict[str, Any]],
+        cache: Path) -> None:
+    """A config run with one value, then another, then the first again: the third load
+    is a hit (the value is in the key), where one entry per config would have been
+    replaced by the second value's and missed."""
+    path = write_config(CONFIG)
+    assert load(path, WORKERS="3")["parsed"]
+    assert load(path, WORKERS="5")["parsed"]
+    assert len(entries(cache)) == 2
+    again = load(path, WORKERS="3")
+    assert not again["parsed"] and again["config"]["jobs"]["sq"]["workers"] == 3
+    other = load(path, WORKERS="5")
+    assert not other["parsed"] and other["config"]["jobs"]["sq"]["workers"] == 5
+
+
+def test_the_key_follows_each_variable_the_text_names_and_no_secret(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "workers: ${WORKERS:-2}\nargs: [${API_TOKEN}]\n"
+    monkeypatch.delenv("WORKERS", raising=False)
+    monkeypatch.setenv("API_TOKEN", "one")
+    unset = configcache.key("a.yaml", text)
+    monkeypatch.setenv("WORKERS", "")
+    empty = configcache.key("a.yaml", text)
+    monkeypatch.setenv("WORKERS", "2")
+    two = configcache.key("a.yaml", text)
+    assert len({unset, empty, two}) == 3  # unset, empty and "2" are three environments
+    monkeypatch.setenv("API_TOKEN", "two")
+    assert configcache.key("a.yaml", text) == two  # no key is made from a secret's value
+    monkeypatch.setenv("UNNAMED", "x")
+    assert configcache.key("a.yaml", text) == two
+
+
 def test_no_entry_holds_a_secret(write_config: Callable[..., Path],
                                  load: Callable[..., dict[str, Any]], cache: Path) -> None:
     path = write_config(CONFIG.replace("map: [1, 2, 3]",
