@@ -115,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     try:
         options = parser.parse_args(args)
+        options.console = argv is None  # the mprun command's own process (quickexit, forks)
         if options.command is None:
             raise _CommandLineError(parser, "give a CONFIG to run, or a command")
     except _CommandLineError as exc:
@@ -319,13 +320,13 @@ def _run(options: argparse.Namespace) -> int:
         raise UsageError("--force goes with --resume RUN_ID")
     paths: list[str] = options.configs
     exit_code = EXIT_OK
-    _warm_early(paths[0], options.start_method)  # first: all below overlaps its start-up
-    from runner import signals
-    from runner.progress import Progress
-
-    observers = [] if options.quiet else [Progress()]
     written: list[bytes | None] = [None] * len(paths)  # each config's summary.json bytes
     with _stdout_to_stderr(options.json):
+        _warm_early(paths, options.start_method, fork=options.console)  # first: see there
+        from runner import signals
+        from runner.progress import Progress
+
+        observers = [] if options.quiet else [Progress()]
         configs, docs = _load_for_run(paths, options.only)
         if any(docs):
             exit_code = EXIT_USAGE
@@ -342,17 +343,23 @@ def _run(options: argparse.Namespace) -> int:
     return exit_code
 
 
-def _warm_early(path: str, start_method: str | None) -> None:
+def _warm_early(paths: list[str], start_method: str | None, *, fork: bool) -> None:
     """Start the fork server now, from the config cache's hints (``runner.configcache``),
-    before the run's machinery is imported: its start-up overlaps the runner's."""
+    before the run's machinery is imported: its start-up overlaps the runner's. Under
+    --json its stdout is stderr already, as a worker's is. Forked from this process only
+    for the console's ``mprun`` (``fork``): a program calling ``main(argv)`` has files and
+    threads of its own. Only one config's job modules are preloaded: with several, a
+    module name in two configs' folders would be the first config's in every worker."""
     from runner import configcache, context
     from runner.imports import search_paths
 
-    hints = configcache.hints_for(path)
+    hints = configcache.hints_for(paths[0])
     if hints is not None:
-        folder = os.path.dirname(os.path.abspath(path))
-        context.warm_forkserver_early(start_method or hints.start_method, hints.modules,
-                                      search_paths(folder))
+        one = len(paths) == 1
+        folder = os.path.dirname(os.path.abspath(paths[0]))
+        context.warm_forkserver_early(start_method or hints.start_method,
+                                      hints.modules if one else [],
+                                      search_paths(folder) if one else [], fork=fork)
 
 
 def _print_documents(paths: list[str], docs: list[dict[str, Any] | None],

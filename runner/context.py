@@ -11,6 +11,7 @@ be (``runner.forkserver``); otherwise it is multiprocessing's, started in a thre
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import sys
 import threading
@@ -64,17 +65,20 @@ def warm_forkserver(context: Any, modules: list[str]) -> threading.Thread | None
     return thread
 
 
-def warm_forkserver_early(method: str | None, modules: list[str],
-                          paths: list[str]) -> None:
+def warm_forkserver_early(method: str | None, modules: list[str], paths: list[str], *,
+                          fork: bool) -> None:
     """Start the fork server now, before the config is loaded, when the run will use it
     (``method``: the start method it will have); the run's :func:`warm_forkserver` then
-    takes this start instead of making its own. For the CLI only: the server is forked
-    from this process (``runner.forkserver``) where it can be, ``modules`` imported from
-    ``paths`` first."""
+    takes this start instead of making its own. With ``fork`` (the ``mprun`` command's
+    own process) it is forked from this process where it can be (``runner.forkserver``),
+    the jobs' ``modules`` imported from ``paths`` first."""
     global _starting
     if _starting is not None or (method or default_start_method()) != "forkserver":
         return
-    from runner import forkserver
+    if fork:
+        from runner import forkserver
 
-    if not forkserver.start([*WORKER_MODULES, *modules], paths):
-        _starting = warm_forkserver(get_context(method), modules)
+        with contextlib.suppress(OSError):  # no fork to be had: the stock server
+            if forkserver.start(WORKER_MODULES, modules, paths):
+                return
+    _starting = warm_forkserver(get_context(method), modules)

@@ -38,7 +38,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["start"]
 
@@ -60,9 +60,11 @@ def supported() -> bool:
             and hasattr(forkserver._forkserver, "_forkserver_pid"))
 
 
-def start(modules: Iterable[str], paths: Iterable[str]) -> bool:
-    """Fork the fork server now, preloading ``modules`` (imported from ``paths`` first,
-    then ``sys.path``); False, and nothing done, where it cannot be (see above)."""
+def start(own: Iterable[str], jobs: Iterable[str], paths: Iterable[str]) -> bool:
+    """Fork the fork server now, preloading mprun's ``own`` modules with ``sys.path`` as
+    it is, then the ``jobs``' modules with ``paths`` put first (a job's folder must not
+    shadow a module of the standard library that mprun imports); False, and nothing
+    done, where it cannot be (see above)."""
     if threading.active_count() != 1 or not supported():
         return False
     import socket
@@ -71,7 +73,7 @@ def start(modules: Iterable[str], paths: Iterable[str]) -> bool:
     server: Any = forkserver._forkserver  # private: see the module docstring
     if server._forkserver_pid is not None:
         return False
-    preload, search = list(modules), [os.path.abspath(path) for path in paths]
+    preload = _Preload(list(own), list(jobs), [os.path.abspath(path) for path in paths])
     with socket.socket(socket.AF_UNIX) as listener:
         address = connection.arbitrary_address("AF_UNIX")  # type: ignore[attr-defined]
         listener.bind(address)
@@ -83,37 +85,44 @@ def start(modules: Iterable[str], paths: Iterable[str]) -> bool:
             with contextlib.suppress(Exception):
                 stream.flush()
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _FRESH)
-        pid = os.fork()
-        if pid == 0:
-            os.close(alive_w)
-            _serve(listener.fileno(), alive_r, preload, search, blocked)
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        os.close(alive_r)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                _serve(listener.fileno(), alive_r, preload, blocked)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            os.close(alive_r)
     server._forkserver_address = address
     server._forkserver_alive_fd = alive_w
     server._forkserver_pid = pid
-    server._preload_modules = preload
+    server._preload_modules = [*preload.own, *preload.jobs]
     return True
 
 
-def _serve(listener_fd: int, alive_r: int, preload: list[str], search: list[str],
+class _Preload(NamedTuple):
+    own: list[str]  # mprun's modules: imported with sys.path as it is
+    jobs: list[str]  # the jobs' modules: imported with ``paths`` first
+    paths: list[str]
+
+
+def _serve(listener_fd: int, alive_r: int, preload: _Preload,
            blocked: set[int | signal.Signals]) -> None:
-    """The child: become the fork server; never returns."""
+    """The child: become the fork server; never returns. SIGINT stays ignored while it
+    imports (a Ctrl-C then is the runner's to report, not a traceback of the server's)."""
     code = 1
     try:
         _close_inherited(keep=(listener_fd, alive_r))
         for signum, handler in _FRESH.items():
-            signal.signal(signum, handler)
+            signal.signal(signum, signal.SIG_IGN if signum == signal.SIGINT else handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        for path in reversed(search):
-            if path not in sys.path:
-                sys.path.insert(0, path)
-        _preload(preload)
+        _import(preload)
         from multiprocessing import forkserver
 
+        # What the workers get back from forkserver.main, which ignores SIGINT itself.
+        signal.signal(signal.SIGINT, _FRESH[signal.SIGINT])
         forkserver.main(listener_fd, alive_r, [])
         code = 0
-    except SystemExit:  # the runner is gone: forkserver.main's normal end
+    except (SystemExit, KeyboardInterrupt):  # the runner is gone, or going: quietly
         code = 0
     except BaseException:
         with contextlib.suppress(Exception):
@@ -124,13 +133,19 @@ def _serve(listener_fd: int, alive_r: int, preload: list[str], search: list[str]
         os._exit(code)
 
 
-def _preload(modules: list[str]) -> None:
-    """Import ``modules`` with file descriptor 1 pointed at stderr; one that fails to
+def _import(preload: _Preload) -> None:
+    """Import the modules with file descriptor 1 pointed at stderr; one that fails to
     import is left to the worker, which reports it as its task's error."""
     saved = os.dup(1)
     os.dup2(2, 1)
     try:
-        for name in modules:
+        for name in preload.own:
+            with contextlib.suppress(Exception):
+                __import__(name)
+        for path in reversed(preload.paths):
+            if path not in sys.path:
+                sys.path.insert(0, path)
+        for name in preload.jobs:
             with contextlib.suppress(Exception):
                 __import__(name)
     finally:
@@ -142,10 +157,16 @@ def _preload(modules: list[str]) -> None:
 
 def _close_inherited(keep: tuple[int, ...]) -> None:
     """Close every descriptor above stdio but ``keep``, as an exec'd server's start
-    does: what the runner's parent left open is not the server's to hold (a pipe held
-    open would never see its EOF)."""
-    low = 3
-    for fd in sorted(keep):
-        os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+    does (``_posixsubprocess`` lists ``/proc/self/fd`` too): what the runner's parent
+    left open is not the server's to hold (a pipe held open would never see its EOF)."""
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: every number up to the hard limit (or 65536, if none)
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        fds = list(range(3, hard if 0 < hard <= 1 << 20 else 1 << 16))
+    for fd in fds:
+        if fd > 2 and fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -37,6 +37,9 @@ def wait_for_signal(marker: str) -> None:
     """Say it started (``marker`` is written), then wait to be stopped."""
     import time
 
-    with open(marker, "w") as file:
-        file.write(str(os.getpid()))
+    with open(f"/proc/{os.getppid()}/cmdline", "rb") as file:
+        parent = file.read().replace(b"\0", b" ").decode()
+    with open(marker + ".tmp", "w") as file:
+        file.write(f"{os.getpid()}\n{parent}")
+    os.replace(marker + ".tmp", marker)
     time.sleep(120)

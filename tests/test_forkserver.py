@@ -138,7 +138,7 @@ def test_a_module_that_fails_in_the_server_is_left_to_the_worker(tmp_path: Path)
     config = _config(tmp_path)
     job = tmp_path / "server_job.py"
     job.write_text(job.read_text() + (
-        "\nif any(frame.name == '_preload' and frame.filename.endswith('forkserver.py')\n"
+        "\nif any(frame.name == '_import' and frame.filename.endswith('forkserver.py')\n"
         "       for frame in __import__('traceback').extract_stack()):\n"
         "    raise RuntimeError('fails in the fork server only')\n"))
     _facts(tmp_path, config)
@@ -150,14 +150,15 @@ def test_a_module_that_fails_in_the_server_is_left_to_the_worker(tmp_path: Path)
 
 def _interrupted(tmp_path: Path, config: Path, marker: Path) -> dict[str, Any]:
     proc = _start(tmp_path, config)
-    _wait_until(lambda: marker.exists() and marker.read_text(), "the task did not start")
-    worker = int(marker.read_text())
+    _wait_until(marker.exists, "the task did not start")
+    worker, parent = marker.read_text().split("\n", 1)
     os.killpg(proc.pid, signal.SIGTERM)
     out, err = proc.communicate(timeout=100)
     marker.unlink()
     assert proc.returncode == 128 + signal.SIGTERM, err
-    _wait_until(lambda: _gone(worker), "the worker outlived the run")
+    _wait_until(lambda: _gone(int(worker)), "the worker outlived the run")
     doc: dict[str, Any] = json.loads(out)
+    doc["server"] = parent
     return doc
 
 
@@ -168,22 +169,109 @@ def test_sigterm_to_the_group_ends_a_run_with_a_forked_server(tmp_path: Path) ->
     hit = _interrupted(tmp_path, config, marker)  # a hit: the fork server was forked
     assert miss["status"] == hit["status"] == "interrupted"
     assert miss["exit_code"] == hit["exit_code"] == 128 + signal.SIGTERM
+    assert STOCK in miss["server"] and STOCK not in hit["server"]
 
 
-def test_start_declines_while_another_thread_runs() -> None:
+def test_start_declines_while_another_thread_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forking with a second thread alive could copy a lock it holds: the stock start."""
     from multiprocessing import forkserver as stock
 
-    before = stock._forkserver._forkserver_pid  # an earlier in-process test's, or None
+    monkeypatch.setattr(stock._forkserver, "_forkserver_pid", None)  # as if none ran yet
     release = threading.Event()
     thread = threading.Thread(target=release.wait)
     thread.start()
     try:
-        assert forkserver.start(["json"], []) is False
+        assert forkserver.start(["json"], [], []) is False
     finally:
         release.set()
         thread.join()
-    assert stock._forkserver._forkserver_pid == before
+    assert stock._forkserver._forkserver_pid is None
+
+
+def test_a_job_folder_does_not_shadow_what_mprun_imports(tmp_path: Path) -> None:
+    """The config's folder goes on the path only for the jobs' modules: a logging.py or
+    uuid.py beside the config is not the standard library's for the worker's modules."""
+    config = _config(tmp_path)
+    for name in ("logging", "uuid", "string", "heapq"):
+        (tmp_path / f"{name}.py").write_text("raise ImportError('a stand-in')\n")
+    _facts(tmp_path, config)
+    _, hit, err = _facts(tmp_path, config)
+    assert STOCK not in " ".join(hit["cmdline"])
+    assert hit["imported_in"] == hit["pid"], err
+
+
+def test_with_several_configs_each_runs_its_own_module(tmp_path: Path) -> None:
+    """Two configs whose folders each hold a server_job.py: the server preloads neither,
+    so each config's workers import their own."""
+    configs = []
+    for name in ("one", "two"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "server_job.py").write_text(f"def server(_=None):\n    return {name!r}\n")
+        configs.append(folder / "config.yaml")
+        configs[-1].write_text('jobs:\n  where: {function: "server_job:server", mode: pool, '
+                               'workers: 1, args: [0]}\n')
+    argv = [sys.executable, "-m", "runner", *map(str, configs), "--json", "--start-method",
+            "forkserver", "--log-dir", str(tmp_path / "logs")]
+    env = {**os.environ, "MPRUN_CACHE_DIR": str(tmp_path / "cache")}
+    for _ in range(2):  # a miss, then a hit
+        proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=100, check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert [doc["jobs"][0]["results"] for doc in json.loads(proc.stdout)] == [
+            ["one"], ["two"]]
+
+
+def test_ctrl_c_while_the_server_imports_is_no_traceback(tmp_path: Path) -> None:
+    """A SIGINT to the group while the forked server imports the job modules: mprun
+    ends 130 with its one line; the server ends quietly."""
+    config = _config(tmp_path)
+    _facts(tmp_path, config)
+    importing = tmp_path / "importing"
+    job = tmp_path / "server_job.py"
+    job.write_text(job.read_text() + (
+        "\nif any(frame.name == '_import' and frame.filename.endswith('forkserver.py')\n"
+        "       for frame in __import__('traceback').extract_stack()):\n"
+        f"    open({str(importing)!r}, 'w').close()\n"
+        "    __import__('time').sleep(5)\n"))
+    _facts(tmp_path, config)  # the edit is the module's, not the config's: still a hit
+    importing.unlink()
+    proc = _start(tmp_path, config)
+    _wait_until(importing.exists, "the server did not import the job module")
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=100)
+    assert proc.returncode == 128 + signal.SIGINT, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+def test_a_closed_stdin_leaves_the_servers_stdout_and_stderr(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    _facts(tmp_path, config)
+    argv = [sys.executable, "-m", "runner", str(config), "--json", "--start-method",
+            "forkserver", "--log-dir", str(tmp_path / "logs")]
+    command = " ".join(f"'{part}'" for part in argv) + " <&-"
+    env = {**os.environ, "MPRUN_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run(["sh", "-c", command], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=100, check=False)
+    assert proc.returncode == 0, proc.stderr
+    hit = json.loads(proc.stdout)["jobs"][0]["results"][0]
+    assert STOCK not in " ".join(hit["cmdline"])  # forked, and it kept its stdio
+    assert hit["imported_in"] == hit["pid"]
+
+
+def test_main_called_in_process_starts_the_stock_server_with_json_clean(
+        tmp_path: Path) -> None:
+    """``runner.cli.main(argv)`` from a program of one's own: mprun does not fork that
+    program; the early stock server's stdout is stderr under --json, so what a job
+    module prints as it imports stays off stdout."""
+    config = _config(tmp_path)
+    job = tmp_path / "server_job.py"
+    job.write_text(job.read_text() + '\nprint("noisy module imported")\n')
+    caller = ["-c", "import sys; from runner.cli import main; sys.exit(main(sys.argv[1:]))"]
+    _facts(tmp_path, config, command=[sys.executable, *caller])
+    _, hit, err = _facts(tmp_path, config, command=[sys.executable, *caller])
+    assert STOCK in " ".join(hit["cmdline"])
+    assert "noisy module imported" in err
 
 
 def test_this_pythons_fork_server_is_the_one_it_drives() -> None:
