@@ -14,10 +14,13 @@ is one thread, has no file open but stdio, and has imported only the standard
 library and ``runner.cli``'s few small modules: the child is as clean as an
 exec'd interpreter would be (the zygote design of Android and Chromium). The
 child closes every descriptor it inherited but stdio, as ``spawnv_passfds``
-does; puts back the signal handlers a fresh interpreter has; imports the modules
-with what they print sent to stderr (stdout may be carrying ``--json``'s one
-document, and a worker points its own stdout where the run wants it); and then
-runs multiprocessing's own server loop, ``multiprocessing.forkserver.main``, so
+does; puts back the signal handlers a fresh interpreter has (SIGINT ignored
+while it imports: a Ctrl-C then is the runner's to report); imports mprun's
+worker modules with ``sys.path`` as it is, and only then puts the config's
+folder first for the jobs' modules (a ``logging.py`` beside a config must not
+replace the standard library's), with what they print sent to stderr (a worker
+points its own stdout where the run wants it); and then runs multiprocessing's
+own server loop, ``multiprocessing.forkserver.main``, so
 workers are forked, prepared and reaped exactly as by the stock server. It ends
 with ``os._exit``: when the runner is gone there is nothing to tear down.
 
