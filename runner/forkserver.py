@@ -76,7 +76,7 @@ def start(own: Iterable[str], jobs: Iterable[str], paths: Iterable[str]) -> bool
     server: Any = forkserver._forkserver  # private: see the module docstring
     if server._forkserver_pid is not None:
         return False
-    preload = _Preload(list(own), list(jobs), [os.path.abspath(path) for path in paths])
+    preload = _Preload(list(own), list(jobs), list(paths))
     with socket.socket(socket.AF_UNIX) as listener:
         address = connection.arbitrary_address("AF_UNIX")  # type: ignore[attr-defined]
         listener.bind(address)
@@ -139,23 +139,25 @@ def _serve(listener_fd: int, alive_r: int, preload: _Preload,
 def _import(preload: _Preload) -> None:
     """Import the modules with file descriptor 1 pointed at stderr; one that fails to
     import is left to the worker, which reports it as its task's error."""
+    from runner.imports import add_paths
+
     saved = os.dup(1)
     os.dup2(2, 1)
     try:
-        for name in preload.own:
-            with contextlib.suppress(Exception):
-                __import__(name)
-        for path in reversed(preload.paths):
-            if path not in sys.path:
-                sys.path.insert(0, path)
-        for name in preload.jobs:
-            with contextlib.suppress(Exception):
-                __import__(name)
+        _import_each(preload.own)
+        add_paths(preload.paths)  # as a worker does before its first task
+        _import_each(preload.jobs)
     finally:
         with contextlib.suppress(Exception):
             sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def _import_each(names: list[str]) -> None:
+    for name in names:
+        with contextlib.suppress(Exception):
+            __import__(name)
 
 
 def _close_inherited(keep: tuple[int, ...]) -> None:

@@ -104,6 +104,7 @@ def test_the_forked_server_ends_with_mprun(tmp_path: Path) -> None:
     config = _config(tmp_path)
     _facts(tmp_path, config)
     _, hit, _ = _facts(tmp_path, config)
+    assert STOCK not in " ".join(hit["cmdline"])  # the forked server, not the stock one
     _wait_until(lambda: _gone(hit["pid"]), f"the fork server {hit['pid']} outlived mprun")
 
 
