@@ -29,7 +29,7 @@ from runner.errors import ConfigError, JobImportError
 from runner.files import FileRefused, check_regular
 from runner.shared import Ref
 
-__all__ = ["Checked", "check", "outside", "raise_problems"]
+__all__ = ["Checked", "check", "outside", "raise_problems", "refs_of"]
 
 # How many items of a job's list are test-pickled for a mode that pickles tasks.
 PICKLE_SAMPLE = 1000
@@ -177,6 +177,11 @@ def _call_data(job: Job | None, raw: Any) -> dict[str, Any]:
                 "map": job.map if isinstance(job.map, list) else None}
     return {key: raw.get(key) for key in ("args", "kwargs", "tasks")} | {
         "map": raw.get("map") if isinstance(raw.get("map"), list) else None}
+
+
+def refs_of(job: Job) -> set[str]:
+    """The names of the shared primitives ``job``'s calls use."""
+    return {ref.name for _loc, ref in _walk_refs(_call_data(job, None), ())}
 
 
 def _walk_refs(value: Any, loc: Loc) -> Iterator[tuple[Loc, Ref]]:

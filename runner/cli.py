@@ -29,7 +29,7 @@ __all__ = ["main"]
 
 COMMANDS = ("run", "validate", "schema")
 _TAKES_VALUE = ("--only", "--log-dir", "--log-level", "--start-method", "--wait", "--grace",
-                "--resume")
+                "--resume", "--dask-scheduler")
 
 
 class _CommandLineError(Exception):
@@ -86,15 +86,26 @@ def _parser() -> argparse.ArgumentParser:
                           "(a folder under --log-dir, or 'latest'); its results are reused")
     run.add_argument("--force", action="store_true",
                      help="with --resume: resume even though the config's tasks changed")
+    _dask_arguments(run)
 
     validate = commands.add_parser("validate", help="check configs without running anything")
     validate.add_argument("configs", nargs="+", metavar="CONFIG")
     validate.add_argument("--json", action="store_true",
                           help="print one JSON document per config on stdout (a list for "
                                "several): its jobs, or its problems")
+    _dask_arguments(validate)
 
     commands.add_parser("schema", help="print the JSON Schema of the config format")
     return parser
+
+
+def _dask_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--dask", action="store_true",
+                         help="run every process and pool job in mode dask (serial, thread "
+                              "and compare jobs as they are)")
+    command.add_argument("--dask-scheduler", metavar="ADDRESS",
+                         help="the dask cluster to use (implies --dask; beats the config's "
+                              "dask.scheduler and $DASK_SCHEDULER_ADDRESS)")
 
 
 def _seconds(text: str) -> float:
@@ -261,19 +272,24 @@ def _schema() -> int:
     return EXIT_OK
 
 
-def _load_each(paths: Sequence[str]) -> list[Config | ConfigError]:
-    """Load every config before running any: each one's config, or its problems.
+def _load_each(paths: Sequence[str], *, dask: bool = False, scheduler: str | None = None
+               ) -> list[Config | ConfigError]:
+    """Load every config before running any: each one's config (as ``--dask`` runs it),
+    or its problems.
 
     Call it inside ``_stdout_to_stderr``: loading imports the job modules, and what
     they print at import time must not reach stdout under ``--json``.
     """
+    from runner import daskconfig
     from runner.errors import ConfigError
     from runner.loader import load_config
 
     loaded: list[Config | ConfigError] = []
     for path in paths:
         try:
-            loaded.append(load_config(path))
+            config = daskconfig.scaled_out(load_config(path), dask=dask, scheduler=scheduler)
+            daskconfig.check(config, scaled=dask or scheduler is not None)
+            loaded.append(config)
         except ConfigError as exc:
             loaded.append(exc)
     return loaded
@@ -284,7 +300,8 @@ def _validate(options: argparse.Namespace) -> int:
 
     # Validate's stdout is its verdict: job modules' import-time prints go to stderr.
     with _stdout_to_stderr(True):
-        loaded = _load_each(options.configs)
+        loaded = _load_each(options.configs, dask=options.dask,
+                            scheduler=options.dask_scheduler)
     if options.json:
         from runner.report import invalid_document, validated_document
 
@@ -322,12 +339,13 @@ def _run(options: argparse.Namespace) -> int:
     exit_code = EXIT_OK
     written: list[bytes | None] = [None] * len(paths)  # each config's summary.json bytes
     with _stdout_to_stderr(options.json):
-        _warm_early(paths, options.start_method, fork=options.console)  # first: see there
+        if not (options.dask or options.dask_scheduler):  # no fork server to warm
+            _warm_early(paths, options.start_method, fork=options.console)  # first: see there
         from runner import signals
         from runner.progress import Progress
 
         observers = [] if options.quiet else [Progress()]
-        configs, docs = _load_for_run(paths, options.only)
+        configs, docs = _load_for_run(paths, options)
         if any(docs):
             exit_code = EXIT_USAGE
         else:  # nothing runs once a config is invalid
@@ -421,7 +439,7 @@ def _run_one(config: Config, path: str, options: argparse.Namespace,
              observers: Sequence[Observer]) -> tuple[dict[str, Any], int, RunReport | None]:
     """Run one config: its ``--json`` document, its exit code and its report (None when
     it did not run: locked by another run, or a refused ``--resume``)."""
-    from runner.errors import RunFilesError, RunLocked, UsageError
+    from runner.errors import ConfigError, RunFilesError, RunLocked, UsageError
     from runner.report import invalid_document
     from runner.session import DEFAULT_GRACE, run
 
@@ -431,6 +449,9 @@ def _run_one(config: Config, path: str, options: argparse.Namespace,
                      observers=observers, stdout_to_stderr=options.json, wait=options.wait,
                      grace=DEFAULT_GRACE if options.grace is None else options.grace,
                      resume=options.resume, force=options.force)
+    except ConfigError as exc:  # a dask cluster that cannot be used: nothing ran
+        _print_problem(exc)
+        return invalid_document(path, exc.issues), exc.exit_code, None
     except RunLocked as exc:  # this config is skipped; the others still run
         hint = "" if options.wait else "; give --wait SECONDS to wait for it"
         print(f"mprun: error: {exc}{hint}", file=sys.stderr, flush=True)
@@ -448,7 +469,7 @@ def _run_one(config: Config, path: str, options: argparse.Namespace,
     return report.as_dict(), report.exit_code, report
 
 
-def _load_for_run(paths: list[str], only: list[str] | None
+def _load_for_run(paths: list[str], options: argparse.Namespace
                   ) -> tuple[list[Config], list[dict[str, Any] | None]]:
     """Every config loaded and checked for ``--only``'s jobs before the first runs: the
     valid ones, and per path the ``--json`` document of its problem (printed on stderr
@@ -459,14 +480,15 @@ def _load_for_run(paths: list[str], only: list[str] | None
 
     configs: list[Config] = []
     docs: list[dict[str, Any] | None] = []
-    for path, item in zip(paths, _load_each(paths), strict=True):
+    loaded = _load_each(paths, dask=options.dask, scheduler=options.dask_scheduler)
+    for path, item in zip(paths, loaded, strict=True):
         problem: MprunError | None = None
         if isinstance(item, MprunError):
             problem = item
         else:
             configs.append(item)
             try:
-                select_jobs(item, only)
+                select_jobs(item, options.only)
             except UsageError as exc:
                 problem = exc
         if problem is not None:

@@ -32,9 +32,10 @@ from runner.primitives import (  # the shared types' records, re-exported with t
     ValueSpec,
 )
 
-__all__ = ["ArraySpec", "BarrierSpec", "Config", "EventSpec", "FileSource", "Job", "JobDefaults",
-           "Loc", "LockSpec", "Origin", "Positions", "QueueSpec", "RangeSource", "SemaphoreSpec",
-           "SharedSpec", "TaskSpec", "ValueSpec", "dotted", "is_function_ref"]
+__all__ = ["ArraySpec", "BarrierSpec", "Config", "DaskSettings", "EventSpec", "FileSource",
+           "Job", "JobDefaults", "Loc", "LockSpec", "Origin", "Positions", "QueueSpec",
+           "RangeSource", "SemaphoreSpec", "SharedSpec", "TaskSpec", "ValueSpec", "dotted",
+           "is_function_ref"]
 
 Loc = tuple[str | int, ...]
 
@@ -179,6 +180,18 @@ class Origin:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DaskSettings:
+    """``dask:``: which cluster dask-mode jobs run on, and how (README "Distributed mode")."""
+
+    scheduler: str | None = None  # None: $DASK_SCHEDULER_ADDRESS, else an embedded cluster
+    workers: int | None = None  # an embedded cluster's size (None: the largest dask job's)
+    upload: bool = True  # ship the config folder's job modules to the workers
+    connect_timeout: float = 10.0
+    lease_timeout: float = 30.0  # a silent holder's lock is freed after this
+    dashboard: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """A whole mprun config, validated (:meth:`validate`, or ``runner.load_config``)."""
 
@@ -188,6 +201,7 @@ class Config:
     defaults: JobDefaults | None = None
     shared: dict[str, SharedSpec] = field(default_factory=dict)
     jobs: dict[str, Job]
+    dask: DaskSettings | None = None
     origin: Origin = field(default_factory=Origin, compare=False, repr=False)
 
     @classmethod

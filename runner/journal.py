@@ -100,7 +100,7 @@ def _success_line(job: str, outcome: Outcome, attempt: int, mode: str | None,
     """The line :func:`_lines` makes for a chunk with no failure, around ``encoded``."""
     import orjson
 
-    extra = {"mode": mode} if mode else {}
+    extra = _extra(outcome, mode)
     seconds = round(outcome.seconds, 6)
     if len(outcome.values) == 1:
         head = {"job": job, "task": outcome.first, "status": "ok"}
@@ -116,7 +116,7 @@ def _success_line(job: str, outcome: Outcome, attempt: int, mode: str | None,
 
 
 def _lines(job: str, outcome: Outcome, attempt: int, mode: str | None) -> list[dict[str, Any]]:
-    extra = {"mode": mode} if mode else {}
+    extra = _extra(outcome, mode)
     seconds = round(outcome.seconds, 6)
     failed = {error.task: error for error in outcome.errors}
     if len(outcome.values) == 1:
@@ -135,6 +135,14 @@ def _lines(job: str, outcome: Outcome, attempt: int, mode: str | None) -> list[d
     lines += [_failure(job, failed[task], seconds, outcome.pid, extra) for task in sorted(failed)]
     lines.sort(key=lambda line: line.get("first", line.get("task", 0)))
     return lines
+
+
+def _extra(outcome: Outcome, mode: str | None) -> dict[str, Any]:
+    """A line's last fields: the compare mode, and a remote worker's address."""
+    extra: dict[str, Any] = {"mode": mode} if mode else {}
+    if outcome.worker is not None:
+        extra["worker"] = outcome.worker
+    return extra
 
 
 def _failure(job: str, error: Any, seconds: float, pid: int,

@@ -97,21 +97,25 @@ def _dumps(obj: Any, default: Any = None) -> bytes:
 
 
 def configure(*, path: str | None, run_id: str, process: str, level: str = "info",
-              on_error: OnError | None = None) -> None:
+              on_error: OnError | None = None, sink: Any = None,
+              fields: dict[str, Any] | None = None) -> None:
     """Send this process's log lines to ``path`` (appending), tagged with run and process.
 
     ``on_error`` is told the first failure to open or write ``path``; by default it
-    is one line on stderr (what a worker does).
+    is one line on stderr (what a worker does). A ``sink`` (an object with ``write``
+    of a line's bytes, ``flush`` and ``close``) takes the lines instead of a file: a
+    dask worker's go to the runner (``runner.daskworker``). ``fields`` are added to
+    every line (a dask worker's ``host``).
     """
     import structlog
 
     global _file, _configured_pid
     if _file is not None and _configured_pid == os.getpid():
         _file.close()
-    _file = _LogFile(path, on_error or _tell_stderr)
+    _file = sink if sink is not None else _LogFile(path, on_error or _tell_stderr)
     _configured_pid = os.getpid()
     _static.clear()
-    _static.update(run_id=run_id, pid=os.getpid(), process=process)
+    _static.update(run_id=run_id, pid=os.getpid(), process=process, **(fields or {}))
     structlog.configure(
         processors=[
             _add_static,

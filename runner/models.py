@@ -41,8 +41,8 @@ from runner.primitives import expand_shorthand
 from runner.reducers import REDUCERS
 from runner.sharedmodels import SharedSpec
 
-__all__ = ["Config", "FileSource", "Job", "JobDefaults", "RangeSource", "TaskSpec", "freeze",
-           "validated"]
+__all__ = ["Config", "DaskSettings", "FileSource", "Job", "JobDefaults", "RangeSource",
+           "TaskSpec", "freeze", "validated"]
 
 FunctionRef = Annotated[
     str,
@@ -209,6 +209,26 @@ class Job(_JobFields):
     function: FunctionRef
 
 
+class DaskSettings(_Model):
+    """``dask:``: the cluster that dask-mode jobs run on."""
+
+    record = records.DaskSettings
+    scheduler: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, description="tcp://HOST:PORT; default: $DASK_SCHEDULER_ADDRESS, else "
+                                  "an embedded cluster on 127.0.0.1")
+    workers: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="the embedded cluster's worker processes; default: the "
+                                  "largest dask job's workers")
+    upload: bool = Field(default=True,
+                         description="ship the config folder's job modules to the workers")
+    connect_timeout: Annotated[float, Field(gt=0)] = Field(
+        default=10.0, description="seconds to reach the scheduler")
+    lease_timeout: Annotated[float, Field(gt=0)] = Field(
+        default=30.0, description="seconds after which a silent lock holder loses the lock")
+    dashboard: bool = Field(default=False,
+                            description="serve the dashboard on a random port (needs bokeh)")
+
+
 class Config(_Model):
     """A whole mprun config file."""
 
@@ -220,6 +240,7 @@ class Config(_Model):
     defaults: JobDefaults | None = None
     shared: dict[str, SharedSpec] = Field(default_factory=dict)
     jobs: Annotated[dict[str, Job], Field(min_length=1)]
+    dask: DaskSettings | None = None
     _origin: Origin = PrivateAttr(default_factory=Origin)
 
     @model_validator(mode="after")

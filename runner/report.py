@@ -105,6 +105,8 @@ class RunReport:
     shared: dict[str, Any]
     not_run: list[str] = field(default_factory=list)
     resumed_from: str | None = None  # --resume RUN_ID
+    # What the run's backends add at the top level (dask mode: "dask", its cluster).
+    backends: dict[str, Any] = field(default_factory=dict)
     resume_notes: list[str] = field(default_factory=list)  # changes --force let through
     error: RunFilesError | None = None  # the run's own files could not be written
     # summary.json's bytes as written (the --json document, serialised once); None when
@@ -126,6 +128,7 @@ class RunReport:
             "jobs": [job.as_dict(fragments=fragments) for job in self.jobs],
             "shared": _shown_shared(self.shared),
         }
+        doc.update(self.backends)
         if self.not_run:
             doc["not_run"] = list(self.not_run)
         if self.resumed_from:

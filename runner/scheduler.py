@@ -55,8 +55,11 @@ class _ModeRun:
 
 def chunksize_for(cls: type[Executor], job: Job, plan: Plan, workers: int) -> int:
     """How many consecutive tasks go to a worker at once. A ``timeout`` does not change
-    it: it is enforced per task inside a chunk (``runner.executors.timeouts``)."""
+    it: it is enforced per task inside a chunk (``runner.executors.timeouts``), unless the
+    mode cannot time items inside a chunk (dask): then each task is its own chunk."""
     if plan.call.kind != "map" or not cls.chunks_map_items:
+        return 1
+    if job.timeout is not None and not cls.times_items_in_chunks:
         return 1
     if job.chunksize != "auto":
         return job.chunksize

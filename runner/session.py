@@ -26,13 +26,14 @@ import itertools
 import os
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner import checks, log, runlock, signals, workdir
+from runner import checks, daskconfig, log, runlock, signals, workdir
 from runner import context as mp_context
 from runner.config import Config, Job
 from runner.errors import Interrupted, RunFilesError, UsageError
@@ -47,7 +48,7 @@ from runner.redact import is_secret
 from runner.report import JobReport, RunReport, files_failed, run_status
 from runner.runfiles import RunFiles, cannot_write, write_whole
 from runner.scheduler import Scheduler
-from runner.shared import array_file_name, build, snapshot
+from runner.shared import array_file_name, snapshot
 from runner.worker import WorkerInit
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ def run(
     grace: float = DEFAULT_GRACE,
     resume: str | None = None,
     force: bool = False,
+    dask: bool = False,
+    dask_scheduler: str | None = None,
 ) -> RunReport:
     """Run a config (a path or a loaded :class:`Config`) and return its report.
 
@@ -111,12 +114,15 @@ def run(
     first SIGINT/SIGTERM starts no more tasks and gives running ones ``grace``
     seconds (0: none); a second signal, or the end of the grace, stops them:
     status ``interrupted``, exit code 130/143. ``observers`` are told of every
-    job, chunk and stop as it happens (``runner.observe``).
+    job, chunk and stop as it happens (``runner.observe``). ``dask`` runs the process
+    and pool jobs in mode dask; ``dask_scheduler`` (implies it) names the cluster.
     """
     started = time.perf_counter()
     # Before any job module is imported or task runs: a task's os.chdir() moves nothing.
     log_dir = workdir.settle(target.source if isinstance(target, Config) else target, log_dir)
-    config = _checked(target, only, start_method)
+    scale = partial(daskconfig.scaled_out, dask=dask, scheduler=dask_scheduler)
+    config = scale(_checked(target, only, start_method, scale))
+    daskconfig.check(config, scaled=dask or dask_scheduler is not None)
     selected = select_jobs(config, only)
     context = _context(config, start_method)
     watch = Observers(observers)
@@ -160,12 +166,14 @@ def _resumed(log_dir: Path | None, resume: str | None, config: Config, plans: di
 
 
 def _checked(target: str | os.PathLike[str] | Config, only: Sequence[str] | None,
-             start_method: str | None) -> Config:
-    """The config, checked in one pass; its backends prepared as soon as only the job
-    modules' imports are left to check, so that the fork server starts meanwhile."""
+             start_method: str | None, scale: Callable[[Config], Config]) -> Config:
+    """The config, checked in one pass; its backends prepared (for the modes ``scale``
+    gives its jobs) as soon as only the job modules' imports are left to check, so that
+    the fork server starts meanwhile."""
 
     def prepare(config: Config) -> None:
-        jobs = {name: job for name, job in config.jobs.items() if not only or name in only}
+        jobs = {name: job for name, job in scale(config).jobs.items()
+                if not only or name in only}
         Backends.prepare(_executor_classes(jobs), _context(config, start_method),
                          sorted({job.function for job in jobs.values()}))
 
@@ -200,10 +208,28 @@ class _Run:
         self.array_files: set[str] = set()  # the shared-NAME.bin names taken
 
     def execute(self, lock: runlock.RunLock, *, started: float) -> RunReport:
-        signals.run_begins()  # a signal from here on ends the run with its summary
-        self.run_id, self.run_dir = _make_run_dir(self.options.log_dir, self.run_id,
-                                                  self.config)
-        lock.describe(self.run_id, self.config.source or self.config.display_name())
+        shared: dict[str, Any] = {}  # filled once the run's folder exists
+        scope = RunScope(self.context, self._worker_init(shared), signals.Stop(),
+                         self.config, self.selected)
+        backends = Backends(scope)
+        try:
+            # First: a backend that cannot be used (a cluster out of reach) is exit 2,
+            # with no run folder made and nothing run.
+            backends.open(_executor_classes(self.selected))
+            signals.run_begins()  # a signal from here on ends the run with its summary
+            self.run_id, self.run_dir = _make_run_dir(self.options.log_dir, self.run_id,
+                                                      self.config)
+            scope.init = self._worker_init(shared)
+            lock.describe(self.run_id, self.config.source or self.config.display_name())
+            return self._in_folder(backends, shared, started)
+        finally:
+            backends.close()
+            scope.stop.close()
+
+    def _in_folder(self, backends: Backends, shared: dict[str, Any],
+                   started: float) -> RunReport:
+        """The run, once its folder exists: its logging and journal, its jobs, and the
+        report; the backends are closed before the report is written."""
         with self._logging() as logger, contextlib.closing(
                 Journal(self._path("results.jsonl"), self.files.failed)) as journal:
             logger.info("run started", config=self.config.source, jobs=list(self.selected),
@@ -213,21 +239,28 @@ class _Run:
             self.observers.run_started(self.run_id, self._path(""))
             # The journal first: what an observer of the caller's sees is on disk already.
             observers = Observers([journal, _RunLog()]).extended(*self.observers.observers)
-            shared = build(self.config.shared, self.context)
-            scope = RunScope(self.context, self._worker_init(shared), signals.Stop())
             try:
-                with Backends(scope) as backends:
-                    backends.open(_executor_classes(self.selected))
-                    scheduler = Scheduler(backends=backends, observers=observers,
-                                          files=self.files)
-                    reports, signum, final_shared = self._jobs(scheduler, shared)
+                shared.update(backends.build_shared(self.config.shared, self._users()))
+                scheduler = Scheduler(backends=backends, observers=observers,
+                                      files=self.files)
+                reports, signum, final_shared = self._jobs(scheduler, shared)
+                described = backends.describe()
             finally:
-                scope.stop.close()
+                backends.close()
             report = self._report(reports, final_shared, signum, time.perf_counter() - started)
+            report.backends = described
             logger.info("run finished", status=report.status, exit_code=report.exit_code,
                         seconds=round(report.seconds, 4))
             self._finish(report, observers)
         return report
+
+    def _users(self) -> dict[str, set[type[Executor]]]:
+        """Which modes' executors use each shared primitive."""
+        users: dict[str, set[type[Executor]]] = {}
+        for job in self.selected.values():
+            for ref in checks.refs_of(job):
+                users.setdefault(ref, set()).update(executor_for(mode) for mode in job.modes())
+        return users
 
     def _finish(self, report: RunReport, observers: Observers) -> None:
         """Tell the observers, and write ``summary.json`` (whole, or not at all). A run

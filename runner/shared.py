@@ -167,6 +167,8 @@ class ArrayFile:
 def array_state(typecode: str, obj: Any) -> list[Any] | ArrayFile:
     """An array's final state: its items as a list, or past :data:`ARRAY_FILE_ITEMS` an
     :class:`ArrayFile` viewing its memory, no item converted but the head's."""
+    if hasattr(obj, "snapshot"):  # one that lives elsewhere (a dask scheduler): a copy
+        obj = obj.snapshot()
     raw = obj.get_obj() if hasattr(obj, "get_obj") else obj  # with a lock, or without
     length = len(raw)
     if length <= ARRAY_FILE_ITEMS:

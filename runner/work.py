@@ -159,9 +159,13 @@ class Outcome:
     errors: list[TaskError]
     seconds: float
     pid: int
+    worker: str | None = None  # where the process runs, if not here (a dask worker's address)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Outcome, (self.first, self.values, self.errors, self.seconds, self.pid))
+        if self.worker is None:
+            return (Outcome, (self.first, self.values, self.errors, self.seconds, self.pid))
+        return (Outcome, (self.first, self.values, self.errors, self.seconds, self.pid,
+                          self.worker))
 
     def head(self, count: int) -> Outcome:
         """The outcome of its first ``count`` items only (all it has, if fewer)."""
@@ -169,17 +173,17 @@ class Outcome:
         end = self.first + count
         return Outcome(self.first, self.values[:count],
                        [error for error in self.errors if error.task < end], self.seconds,
-                       self.pid)
+                       self.pid, self.worker)
 
     @classmethod
     def failed(cls, chunk: Chunk, exc: BaseException, *, seconds: float = 0.0,
-               pid: int | None = None) -> Outcome:
+               pid: int | None = None, worker: str | None = None) -> Outcome:
         """Every task of ``chunk`` failed with ``exc`` (a worker that died, a timeout...)."""
         count = len(chunk.items)
         errors = [TaskError.of(chunk.first + i, exc, attempts=chunk.attempt)
                   for i in range(count)]
         return cls(chunk.first, [None] * count, errors, seconds,
-                   os.getpid() if pid is None else pid)
+                   os.getpid() if pid is None else pid, worker)
 
 
 class _TaskContext(threading.local):

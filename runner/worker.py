@@ -36,7 +36,7 @@ from runner.errors import ResultError
 from runner.slots import Slot
 from runner.work import Call, Outcome, TaskError, clear_stop, run_chunk, stop_chunks
 
-__all__ = ["Terminated", "WorkerInit", "log_failure", "main"]
+__all__ = ["Terminated", "WorkerInit", "log_failure", "main", "pickled", "unsendable"]
 
 # Exit code of a worker whose runner died while it ran a task (no one reads it).
 EXIT_ORPHANED = 1
@@ -245,18 +245,20 @@ def _exit_with_runner(sentinel: Any) -> None:
 
 
 def _send(conn: Connection, outcome: Outcome, attempt: int = 1) -> None:
-    """Send ``outcome``; a value that cannot be pickled fails its own task only.
+    """Send ``outcome``; a value that cannot be pickled fails its own task only."""
+    conn.send_bytes(pickled(outcome, attempt))
+
+
+def pickled(outcome: Outcome, attempt: int = 1) -> bytes:
+    """``outcome`` pickled; a value that cannot be pickled fails its own task only.
 
     Whatever pickling raises counts, ``SystemExit`` from a ``__reduce__`` and the
     ``RecursionError`` of a deeply nested value included: the worker answers.
     """
     try:
-        data = ForkingPickler.dumps(outcome)
+        return bytes(ForkingPickler.dumps(outcome))
     except BaseException as exc:  # any failure to pickle is the task's
         first_error: BaseException = exc
-    else:
-        conn.send_bytes(data)
-        return
     for index, value in enumerate(outcome.values):
         try:
             ForkingPickler.dumps(value)
@@ -267,14 +269,14 @@ def _send(conn: Connection, outcome: Outcome, attempt: int = 1) -> None:
                 attempts=attempt))
     outcome.errors.sort(key=lambda error: error.task)
     try:
-        data = ForkingPickler.dumps(outcome)
+        return bytes(ForkingPickler.dumps(outcome))
     except BaseException:
         failure = ResultError(f"the results cannot be sent back: {unsendable(first_error)}")
         failed = [TaskError.of(outcome.first + i, failure, attempts=attempt)
                   for i in range(len(outcome.values))]
-        data = ForkingPickler.dumps(Outcome(outcome.first, [None] * len(outcome.values), failed,
-                                            outcome.seconds, outcome.pid))
-    conn.send_bytes(data)
+        return bytes(ForkingPickler.dumps(Outcome(outcome.first, [None] * len(outcome.values),
+                                                  failed, outcome.seconds, outcome.pid,
+                                                  outcome.worker)))
 
 
 def unsendable(exc: BaseException) -> str:

@@ -53,9 +53,13 @@ class Target:
         return self.mode if self.start_method is None else f"{self.mode}-{self.start_method}"
 
 
-# serial and thread start no process: one run each; process and pool: one per start method.
+# serial and thread start no process: one run each; process and pool: one per start method;
+# dask: one run, on an embedded cluster (its workers are dask's, not the start method's).
 TARGETS = [Target(mode) if mode not in PROCESS_MODES else Target(mode, method)
-           for mode in MODES for method in (START_METHODS if mode in PROCESS_MODES else [None])]
+           for mode in MODES for method in (START_METHODS if mode in PROCESS_MODES else [None])
+           ] + [Target("dask")]
+# Modes that have a barrier (dask has none: runner.daskconfig refuses it).
+BARRIER_TARGETS = [t for t in TARGETS if t.mode != "dask"]
 PROCESS_TARGETS = [t for t in TARGETS if t.uses_processes]
 
 
@@ -359,7 +363,7 @@ def test_each_mode_runs_tasks_where_it_says(where_run: tuple[Target, RunReport])
         elif target.mode == "process":
             assert me not in pids
             assert len(set(pids)) == len(results), "process mode: one process per task"
-        else:
+        else:  # pool, and dask: the cluster's two worker processes
             assert me not in pids
             assert len(set(pids)) <= 2, "pool mode: workers are reused"
 
@@ -372,7 +376,9 @@ def test_sigterm_in_a_worker_is_the_worker_s_own_handler(
     tasks run under the runner's handler."""
     target, report = where_run
     (handler,) = job(report, "sigterm").results
-    if target.uses_processes:
+    if target.mode == "dask":  # a dask worker's own (distributed's): never the runner's
+        assert "interrupts" not in handler and "_on_sigterm" not in handler, handler
+    elif target.uses_processes:
         assert "worker._on_sigterm" in handler or "_on_sigterm" in handler, handler
         assert "interrupts" not in handler
     else:
@@ -456,6 +462,7 @@ jobs:
 """
 
 
+@pytest.mark.parametrize("target", BARRIER_TARGETS, ids=str)
 def test_refs_reach_every_primitive_in_every_mode(run_yaml: RunYaml, target: Target) -> None:
     """``!ref`` hands Value, Array, Lock, RLock, Semaphore, Event, Queue and Barrier
     to tasks in every mode, pool included; the summary shows the final values."""

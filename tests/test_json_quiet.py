@@ -62,7 +62,7 @@ def run_folders(tmp_path: Path) -> list[Path]:
 
 
 BAD_MODE = {"line": 4, "column": 11, "path": "jobs.a.mode",
-            "message": "'cluster' is not one of serial, thread, process, pool"}
+            "message": "'cluster' is not one of serial, thread, process, pool, dask"}
 
 
 # -- --json: import-time prints ------------------------------------------------------

@@ -198,7 +198,7 @@ def test_issue_str_is_file_line_column_path_message(write_config: WriteConfig) -
         load_config(path)
     (issue,) = caught.value.issues
     assert str(issue) == (f"{path}:4:11: jobs.add.mode: "
-                          "'cluster' is not one of serial, thread, process, pool")
+                          "'cluster' is not one of serial, thread, process, pool, dask")
     assert str(caught.value) == str(issue)
 
 
@@ -1471,7 +1471,7 @@ JOBS = [
             function: tests.tasks:echo
             mode: cluster
         """, "jobs.a.mode", 4,
-         message="'cluster' is not one of serial, thread, process, pool"),
+         message="'cluster' is not one of serial, thread, process, pool, dask"),
     case("unknown-start-method", """\
         start_method: threads
         jobs:
@@ -1499,7 +1499,7 @@ JOBS = [
             function: tests.tasks:square
             map: [1, 2]
             compare: [thread, cluster]
-        """, "jobs.a.compare.1", 5, "'cluster' is not one of serial, thread, process, pool"),
+        """, "jobs.a.compare.1", 5, "'cluster' is not one of serial, thread, process, pool, dask"),
     case("map-range-step-zero", """\
         jobs:
           a:
@@ -1558,7 +1558,7 @@ JOBS = [
         jobs:
           a:
             function: tests.tasks:echo
-        """, "defaults.mode", 2, "'cluster' is not one of serial, thread, process, pool"),
+        """, "defaults.mode", 2, "'cluster' is not one of serial, thread, process, pool, dask"),
     # unpack: true is fine in defaults but not in a job without map: the line is in
     # defaults (and the path starts with "defaults.").
     case("defaults-invalid-only-in-a-job", """\

@@ -2,7 +2,7 @@
 
 Modes map to their executor class here, and nowhere else: the config's list
 of valid modes, the JSON Schema and the scheduler all read this registry. A
-new mode (dask) is one more module and one more line below; a test or a
+new mode is one more module and one more line below; a test or a
 plugin can :func:`register` one at run time. A mode's module is imported only
 when its class is first asked for.
 """
@@ -22,6 +22,7 @@ EXECUTORS: dict[str, str | type[Executor]] = {
     "thread": "runner.executors.thread:ThreadExecutor",
     "process": "runner.executors.process:ProcessExecutor",
     "pool": "runner.executors.pool:PoolExecutor",
+    "dask": "runner.executors.dask:DaskExecutor",
 }
 
 # A job's mode when neither it nor ``defaults`` names one.

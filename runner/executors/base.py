@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar
 
+from runner.shared import build
 from runner.signals import Stop
 from runner.work import Chunk, Outcome
 from runner.worker import WorkerInit
@@ -45,6 +46,8 @@ class RunScope:
     init: WorkerInit  # shared primitives, paths and logging for each worker
     # Set on the first SIGINT/SIGTERM: start nothing more, let running chunks end.
     stop: Stop = field(default_factory=Stop)
+    config: Any = None  # the run's Config (a backend's settings: its ``dask:``)
+    jobs: dict[str, Any] = field(default_factory=dict)  # the jobs the run selected
 
 
 class Backend:
@@ -64,7 +67,19 @@ class Backend:
         a process-wide fork server. ``functions`` are the jobs' "module:qualname"s."""
 
     def open(self) -> None:
-        """Start what the run's jobs will borrow (may return before it is ready)."""
+        """Start what the run's jobs will borrow (may return before it is ready). Called
+        before the run's folder exists: a ConfigError here (a cluster that cannot be
+        used) is exit 2 with nothing run and nothing written."""
+
+    def build_shared(self, specs: dict[str, Any]) -> dict[str, Any]:
+        """The shared primitives of ``specs`` (``runner.primitives`` records) for the
+        jobs of a mode whose executor ``owns_shared``: the base builds multiprocessing's."""
+        return build(specs, self.scope.context)
+
+    def describe(self) -> dict[str, Any]:
+        """What the run's summary says of this backend, at the top level (dask mode's
+        ``"dask"`` entry); nothing by default."""
+        return {}
 
     def close(self) -> None:
         """Release what :meth:`open` started; called once, also after an interrupt."""
@@ -115,6 +130,12 @@ class Executor(ABC):
     pickles_tasks: ClassVar[bool] = False
     #: what this mode opens once per run, shared by every job that uses it
     backend: ClassVar[type[Backend] | None] = None
+    #: whether its backend builds the shared primitives its jobs use (they live where its
+    #: tasks run: a dask scheduler), not the run's multiprocessing context
+    owns_shared: ClassVar[bool] = False
+    #: whether a job's timeout is enforced per item inside a chunk (False: a job with a
+    #: timeout sends one item per task)
+    times_items_in_chunks: ClassVar[bool] = True
 
     def __init__(self, setup: ExecutorSetup) -> None:
         self.setup = setup
@@ -175,6 +196,35 @@ class Backends:
             self.open([cls])
         backend = self._open.get(cls.backend) if cls.backend is not None else None
         return ExecutorSetup(cls.workers_for(workers), self.scope, backend, started, fresh)
+
+    def build_shared(self, specs: dict[str, Any], users: dict[str, set[type[Executor]]]
+                     ) -> dict[str, Any]:
+        """The run's shared primitives: each one used by a mode that ``owns_shared`` built
+        by that mode's backend, the others from the run's multiprocessing context.
+        ``users`` maps a primitive's name to the executor classes of the jobs using it."""
+        owners: dict[type[Backend], dict[str, Any]] = {}
+        local = {}
+        for name, spec in specs.items():
+            owner = next((cls.backend for cls in users.get(name, ())
+                          if cls.owns_shared and cls.backend is not None), None)
+            if owner is None:
+                local[name] = spec
+            else:
+                owners.setdefault(owner, {})[name] = spec
+        built = build(local, self.scope.context)
+        for owner, owned in owners.items():
+            if owner not in self._open:
+                self.open([cls for names in users.values() for cls in names
+                           if cls.backend is owner])
+            built.update(self._open[owner].build_shared(owned))
+        return {name: built[name] for name in specs}
+
+    def describe(self) -> dict[str, Any]:
+        """What the open backends add to the run's summary."""
+        described: dict[str, Any] = {}
+        for backend in self._open.values():
+            described.update(backend.describe())
+        return described
 
     def close(self) -> None:
         """Close every open backend, the last opened first; each is closed even if another

@@ -62,7 +62,7 @@ from runner.executors.processes import ProcessBackend, Worker, dismiss, queues
 from runner.slots import Slot
 from runner.work import Chunk, Outcome
 
-__all__ = ["PoolExecutor", "ProcessBackend", "describe_exit"]
+__all__ = ["PoolExecutor", "ProcessBackend", "describe_exit", "one_by_one"]
 
 # A second chunk is sent to a busy worker only when it fits in the pipe's
 # buffer (64 KiB on Linux) beside the first, so that sending never blocks the
@@ -299,7 +299,7 @@ class PoolExecutor(Executor):
         if len(chunk.items) > 1:
             self._log.warning("a result could not be unpickled; rerunning its chunk item by "
                               "item", job=chunk.call.job, worker_pid=w.pid, error=problem)
-            pending.extendleft(reversed(_one_by_one(chunk)))
+            pending.extendleft(reversed(one_by_one(chunk)))
             return None
         return Outcome.failed(chunk, ResultError(
             f"the result could not be unpickled in the runner: {problem}"), pid=w.pid)
@@ -359,7 +359,7 @@ class PoolExecutor(Executor):
                               job=running.call.job, worker_pid=w.pid,
                               exitcode=w.process.exitcode, cause=cause,
                               tasks=[running.first, running.first + len(running.items) - 1])
-            pending.extendleft(reversed(_one_by_one(running)))
+            pending.extendleft(reversed(one_by_one(running)))
             return
         self._log.error("worker died", job=running.call.job, worker_pid=w.pid,
                         exitcode=w.process.exitcode, cause=cause,
@@ -519,7 +519,7 @@ class PoolExecutor(Executor):
         return self._halt
 
 
-def _one_by_one(chunk: Chunk) -> list[Chunk]:
+def one_by_one(chunk: Chunk) -> list[Chunk]:
     """``chunk`` as one chunk per item."""
     return [Chunk(chunk.call, chunk.first + i, chunk.items[i:i + 1], chunk.attempt)
             for i in range(len(chunk.items))]
