@@ -22,6 +22,7 @@ task: distributed lets those two shut the worker down, so nothing escapes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -32,7 +33,7 @@ from typing import Any
 from runner import imports, log, redact
 from runner.work import Chunk, Outcome, run_chunk
 
-__all__ = ["TaskInit", "probe", "run", "topic"]
+__all__ = ["TaskInit", "dask_setup", "forget_modules", "probe", "run", "topic"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,27 @@ def run(init: TaskInit, chunk: Chunk, shared: dict[str, Any] | None, key: str) -
     data = pickled(outcome, chunk.attempt)
     sent, _state.key = _state.sent, ""
     return sent.to_bytes(4, "little") + data
+
+
+def dask_setup(worker: Any) -> None:
+    """An embedded cluster's worker process, at its start (distributed's preload hook):
+    its own process group, so that a Ctrl-C at the terminal reaches the runner only
+    (which stops the run by its rules) and not the workers, as a pool worker's."""
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+
+
+def forget_modules(tops: list[str]) -> None:
+    """Drop ``tops`` and their submodules from this worker's imports, so that the next
+    import reads the files just uploaded (distributed reloads a package's ``__init__``
+    only, and a submodule would keep its old code)."""
+    import importlib
+
+    for name in [name for name in sys.modules
+                 if any(name == top or name.startswith(top + ".") for top in tops)]:
+        del sys.modules[name]
+    imports.forget(tops)
+    importlib.invalidate_caches()
 
 
 def probe(modules: list[str], sys_path: list[str]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from runner.errors import Interrupted
 
-__all__ = ["add_paths", "describe_import_error", "resolve", "search_paths"]
+__all__ = ["add_paths", "describe_import_error", "forget", "resolve", "search_paths"]
 
 _cache: dict[str, Callable[..., Any]] = {}
 
@@ -46,6 +46,15 @@ def resolve(ref: str) -> Callable[..., Any]:
         raise TypeError(f"{ref} is not callable (it is a {type(obj).__name__})")
     _cache[ref] = obj
     return obj  # type: ignore[no-any-return]
+
+
+def forget(tops: Iterable[str]) -> None:
+    """Forget the functions resolved from ``tops`` and their submodules (their files were
+    replaced: a long-lived dask worker's upload)."""
+    prefixes = tuple(tops)
+    for ref in [ref for ref in _cache
+                if ref.partition(":")[0].partition(".")[0] in prefixes]:
+        del _cache[ref]
 
 
 def describe_import_error(ref: str) -> str | None:

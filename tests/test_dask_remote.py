@@ -40,10 +40,8 @@ DASK = Path(sys.executable).parent / "dask"
 TASKS = Path(__file__).with_name("dask_remote_tasks.py")
 MARKER = "MPRUN_DASK_REMOTE_TEST"
 TOKEN = uuid.uuid4().hex
-ENV = {MARKER: TOKEN}
 HOST = socket.gethostname()
 RunCLI = Callable[..., CLIResult]
-
 
 # -- the cluster ---------------------------------------------------------------------
 
@@ -142,6 +140,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 proc.kill()
 
 
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """What every runner here gets in its environment: MARKER, and a temporary folder
+    of the test's own (what mprun leaves there is not left in /tmp)."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    return {MARKER: TOKEN, "TMPDIR": str(temp)}
+
+
 @pytest.fixture(autouse=True)
 def _no_scheduler_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """A DASK_SCHEDULER_ADDRESS of the developer's would change what every test means."""
@@ -156,6 +163,17 @@ def task_module(folder: Path, prefix: str) -> str:
     name = f"remote_{prefix}_{uuid.uuid4().hex[:8]}"
     (folder / f"{name}.py").write_text(TASKS.read_text())
     return name
+
+
+def task_package(folder: Path) -> tuple[str, Path]:
+    """A package in ``folder``, under a name no worker has seen, with dask_remote_tasks.py
+    as its submodule ``tasks``: (its name, that file)."""
+    name = f"remote_pkg_{uuid.uuid4().hex[:8]}"
+    (folder / name).mkdir()
+    (folder / name / "__init__.py").write_text("")
+    source = folder / name / "tasks.py"
+    source.write_text(TASKS.read_text())
+    return name, source
 
 
 def config(folder: Path, text: str, name: str = "config.yaml") -> Path:
@@ -202,13 +220,14 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_runner(path: Path, logs: Path, *extra: str) -> subprocess.Popen[bytes]:
+def start_runner(path: Path, logs: Path, env: dict[str, str], *extra: str
+                 ) -> subprocess.Popen[bytes]:
     """The CLI in the background, as run_cli runs it; its output in files beside ``logs``."""
     out = open(logs.parent / "runner.out", "wb")  # noqa: SIM115 (the child keeps it)
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "runner", "run", str(path), "--log-dir", str(logs), *extra],
-            cwd=ROOT, env={**os.environ, **ENV}, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
     finally:
         out.close()
@@ -228,7 +247,7 @@ def waiting_on_both(proc: subprocess.Popen[bytes], logs: Path) -> list[dict[str,
 # -- a cluster of someone else's ------------------------------------------------------
 
 
-def test_uploaded_module_runs_on_remote_workers(cluster, run_cli, tmp_path):
+def test_uploaded_module_runs_on_remote_workers(cluster, run_cli, tmp_path, env):
     """A module beside the config, which the workers cannot import, is uploaded: right
     results, the summary's "dask" entry, journal lines naming the remote workers, and
     the task's log lines in worker-HOST-PID.jsonl with a "host"."""
@@ -236,7 +255,7 @@ def test_uploaded_module_runs_on_remote_workers(cluster, run_cli, tmp_path):
     assert importable_on_workers(cluster, module) == []
     path = config(tmp_path, map_job(module, "scaled", [1, 2, 3, 4, 5, 6]))
     data = ok_json(run_cli("run", str(path), "--dask-scheduler", cluster.address, "--json",
-                           env=ENV))
+                           env=env))
     assert data["dask"] == {"scheduler": cluster.address, "embedded": False,
                             "workers": 2, "threads": 2}
     (job,) = data["jobs"]
@@ -261,33 +280,70 @@ def test_uploaded_module_runs_on_remote_workers(cluster, run_cli, tmp_path):
     assert importable_on_workers(cluster, module) == sorted(cluster.worker_procs)
 
 
-def test_changed_module_is_reloaded_on_long_lived_workers(cluster, run_cli, tmp_path):
+def test_changed_module_is_reloaded_on_long_lived_workers(cluster, run_cli, tmp_path, env):
     """Edit the module between two runs: the second run's results are the new ones, from
     the same worker processes (which had the older copy imported)."""
     module = task_module(tmp_path, "edit")
     path = config(tmp_path, map_job(module, "scaled", [1, 2, 3, 4]))
     first = ok_json(run_cli("run", str(path), "--dask-scheduler", cluster.address, "--json",
-                            env=ENV))
+                            env=env))
     assert first["jobs"][0]["results"] == [3, 6, 9, 12]
     source = tmp_path / f"{module}.py"
     text = source.read_text()
     assert "FACTOR = 3 " in text
     source.write_text(text.replace("FACTOR = 3 ", "FACTOR = 1000 ", 1))
     second = ok_json(run_cli("run", str(path), "--dask-scheduler", cluster.address, "--json",
-                             env=ENV))
+                             env=env))
     assert second["jobs"][0]["results"] == [1000, 2000, 3000, 4000]
     pids = {line["pid"] for line in read_strict(Path(second["log_dir"]) / "results.jsonl")}
     assert pids <= cluster.worker_pids
     assert all(_alive(proc) for proc in cluster.worker_procs.values())
 
 
-def test_upload_false_is_exit_2_naming_worker_and_module(cluster, run_cli, tmp_path):
+def test_package_is_uploaded_as_a_zip(cluster, run_cli, tmp_path, env):
+    """A package beside the config (its function in a submodule) runs on the workers."""
+    package, _source = task_package(tmp_path)
+    assert importable_on_workers(cluster, package) == []
+    path = config(tmp_path, map_job(f"{package}.tasks", "scaled", [1, 2, 3, 4]))
+    data = ok_json(run_cli("run", str(path), "--dask-scheduler", cluster.address, "--json",
+                           env=env))
+    assert data["jobs"][0]["results"] == [3, 6, 9, 12]
+    assert importable_on_workers(cluster, package) == sorted(cluster.worker_procs)
+
+
+def test_changed_package_is_reloaded_on_long_lived_workers(cluster, run_cli, tmp_path, env):
+    """As test_changed_module_is_reloaded_on_long_lived_workers, for a package: an edit
+    to its submodule is what the next run runs."""
+    package, source = task_package(tmp_path)
+    path = config(tmp_path, map_job(f"{package}.tasks", "scaled", [1, 2, 3, 4]))
+    first = ok_json(run_cli("run", str(path), "--dask-scheduler", cluster.address, "--json",
+                            env=env))
+    assert first["jobs"][0]["results"] == [3, 6, 9, 12]
+    source.write_text(source.read_text().replace("FACTOR = 3 ", "FACTOR = 1000 ", 1))
+    second = ok_json(run_cli("run", str(path), "--dask-scheduler", cluster.address, "--json",
+                             env=env))
+    assert second["jobs"][0]["results"] == [1000, 2000, 3000, 4000]
+
+
+def test_package_upload_leaves_no_temporary_files(cluster, run_cli, tmp_path, env):
+    """The zip a package travels as is the run's: nothing of it stays in the runner's
+    temporary folder after the run."""
+    package, _source = task_package(tmp_path)
+    temp = Path(env["TMPDIR"])
+    path = config(tmp_path, map_job(f"{package}.tasks", "scaled", [1, 2]))
+    data = ok_json(run_cli("run", str(path), "--dask-scheduler", cluster.address, "--json",
+                           env=env))
+    assert data["jobs"][0]["results"] == [3, 6]
+    assert sorted(p.name for p in temp.iterdir()) == []
+
+
+def test_upload_false_is_exit_2_naming_worker_and_module(cluster, run_cli, tmp_path, env):
     """dask.upload: false and a module only beside the config: every worker fails the
     probe, named with the scheduler and the module; nothing runs."""
     module = task_module(tmp_path, "noup")
     assert importable_on_workers(cluster, module) == []
     path = config(tmp_path, map_job(module, "scaled", [1, 2], head="dask:\n  upload: false\n"))
-    result = run_cli("run", str(path), "--dask-scheduler", cluster.address, env=ENV)
+    result = run_cli("run", str(path), "--dask-scheduler", cluster.address, env=env)
     assert result.code == 2, result
     assert result.stdout == ""
     assert "Traceback" not in result.stderr, result
@@ -299,7 +355,7 @@ def test_upload_false_is_exit_2_naming_worker_and_module(cluster, run_cli, tmp_p
     assert importable_on_workers(cluster, module) == []
 
 
-def test_unreachable_and_malformed_addresses_are_exit_2(run_cli, tmp_path):
+def test_unreachable_and_malformed_addresses_are_exit_2(run_cli, tmp_path, env):
     """A closed port: exit 2 within a few seconds of connect_timeout, naming the
     address; a malformed address: exit 2 too. Nothing runs either time."""
     module = task_module(tmp_path, "unreach")
@@ -307,13 +363,13 @@ def test_unreachable_and_malformed_addresses_are_exit_2(run_cli, tmp_path):
                                     head="dask:\n  connect_timeout: 2\n"))
     address = f"tcp://127.0.0.1:{closed_port()}"
     began = time.monotonic()
-    result = run_cli("run", str(path), "--dask-scheduler", address, env=ENV, timeout=60)
+    result = run_cli("run", str(path), "--dask-scheduler", address, env=env, timeout=60)
     took = time.monotonic() - began
     assert result.code == 2, result
     assert address in result.stderr, result
     assert "Traceback" not in result.stderr, result
     assert took < 15, f"exit 2 took {took:.1f}s with connect_timeout: 2"
-    result = run_cli("run", str(path), "--dask-scheduler", "not-an-address", env=ENV,
+    result = run_cli("run", str(path), "--dask-scheduler", "not-an-address", env=env,
                      timeout=60)
     assert result.code == 2, result
     assert "not-an-address" in result.stderr, result
@@ -321,7 +377,7 @@ def test_unreachable_and_malformed_addresses_are_exit_2(run_cli, tmp_path):
     assert run_folders(tmp_path / "logs") == []
 
 
-def test_scheduler_precedence_flag_config_env(cluster, run_cli, tmp_path):
+def test_scheduler_precedence_flag_config_env(cluster, run_cli, tmp_path, env):
     """--dask-scheduler beats dask.scheduler, which beats $DASK_SCHEDULER_ADDRESS: a
     closed port in the losers does not matter."""
     module = task_module(tmp_path, "prec")
@@ -329,29 +385,29 @@ def test_scheduler_precedence_flag_config_env(cluster, run_cli, tmp_path):
     head = f"dask:\n  scheduler: {bad}\n  connect_timeout: 2\n"
     flag = config(tmp_path, map_job(module, "square", [1, 2], head=head), name="flag.yaml")
     data = ok_json(run_cli("run", str(flag), "--dask-scheduler", cluster.address, "--json",
-                           env={**ENV, "DASK_SCHEDULER_ADDRESS": bad}))
+                           env={**env, "DASK_SCHEDULER_ADDRESS": bad}))
     assert (data["dask"]["scheduler"], data["jobs"][0]["results"]) == (cluster.address, [1, 4])
     head = f"dask:\n  scheduler: {cluster.address}\n"
     conf = config(tmp_path, map_job(module, "square", [3], head=head), name="conf.yaml")
     data = ok_json(run_cli("run", str(conf), "--json",
-                           env={**ENV, "DASK_SCHEDULER_ADDRESS": bad}))
+                           env={**env, "DASK_SCHEDULER_ADDRESS": bad}))
     assert (data["dask"]["scheduler"], data["jobs"][0]["results"]) == (cluster.address, [9])
     env_only = config(tmp_path, map_job(module, "square", [4]), name="env.yaml")
     data = ok_json(run_cli("run", str(env_only), "--json",
-                           env={**ENV, "DASK_SCHEDULER_ADDRESS": cluster.address}))
+                           env={**env, "DASK_SCHEDULER_ADDRESS": cluster.address}))
     assert data["dask"]["embedded"] is False
     assert (data["dask"]["scheduler"], data["jobs"][0]["results"]) == (cluster.address, [16])
 
 
-def test_unchanged_pool_config_same_results_on_the_cluster(cluster, run_cli, tmp_path):
+def test_unchanged_pool_config_same_results_on_the_cluster(cluster, run_cli, tmp_path, env):
     """A mode: pool config, unchanged, under --dask-scheduler: the same results, in
     mode dask on the remote workers."""
     module = task_module(tmp_path, "pool")
     items = list(range(-3, 17))
     path = config(tmp_path, map_job(module, "square", items, job="squares", mode="pool"))
-    local = ok_json(run_cli("run", str(path), "--json", env=ENV))
+    local = ok_json(run_cli("run", str(path), "--json", env=env))
     remote = ok_json(run_cli("run", str(path), "--dask-scheduler", cluster.address, "--json",
-                             env=ENV))
+                             env=env))
     assert local["jobs"][0]["mode"] == "pool"
     assert "dask" not in local
     assert remote["jobs"][0]["mode"] == "dask"
@@ -361,7 +417,7 @@ def test_unchanged_pool_config_same_results_on_the_cluster(cluster, run_cli, tmp
     assert {line["worker"] for line in lines} <= set(cluster.worker_procs)
 
 
-def test_sigkilled_runner_leaves_the_cluster_up_and_usable(cluster, run_cli, tmp_path):
+def test_sigkilled_runner_leaves_the_cluster_up_and_usable(cluster, run_cli, tmp_path, env):
     """SIGKILL a runner whose tasks run on the cluster: the scheduler and its workers
     stay up, the same processes, and a next run uses them."""
     module = task_module(tmp_path, "kill")
@@ -369,7 +425,7 @@ def test_sigkilled_runner_leaves_the_cluster_up_and_usable(cluster, run_cli, tmp
     logs = tmp_path / "logs"
     path = config(tmp_path, map_job(module, "wait_for", [1, 2], job="hold",
                                     extra=f"    kwargs: {{gate: {json.dumps(str(gate))}}}\n"))
-    proc = start_runner(path, logs, "--dask-scheduler", cluster.address)
+    proc = start_runner(path, logs, env, "--dask-scheduler", cluster.address)
     try:
         lines = wait_until(lambda: waiting_on_both(proc, logs), timeout=60,
                            what="both tasks logging 'waiting' on the cluster")
@@ -388,7 +444,7 @@ def test_sigkilled_runner_leaves_the_cluster_up_and_usable(cluster, run_cli, tmp
     assert set(workers) == set(cluster.worker_procs)
     after = config(tmp_path, map_job(module, "scaled", [1, 2, 3, 4]), name="after.yaml")
     data = ok_json(run_cli("run", str(after), "--dask-scheduler", cluster.address, "--json",
-                           env=ENV))
+                           env=env))
     assert data["jobs"][0]["results"] == [3, 6, 9, 12]
     assert data["dask"]["workers"] == 2
 
@@ -422,7 +478,7 @@ def mprun_processes() -> list[str]:
 # -- an embedded cluster -------------------------------------------------------------
 
 
-def test_sigkilled_runner_with_embedded_cluster_leaves_no_process(tmp_path):
+def test_sigkilled_runner_with_embedded_cluster_leaves_no_process(tmp_path, env):
     """mode dask with no scheduler: mprun's LocalCluster. SIGKILL the runner while its
     tasks run: its worker processes (its children) all end."""
     module = task_module(tmp_path, "embedded")
@@ -430,7 +486,7 @@ def test_sigkilled_runner_with_embedded_cluster_leaves_no_process(tmp_path):
     logs = tmp_path / "logs"
     path = config(tmp_path, map_job(module, "wait_for", [1, 2], job="hold",
                                     extra=f"    kwargs: {{gate: {json.dumps(str(gate))}}}\n"))
-    proc = start_runner(path, logs)
+    proc = start_runner(path, logs, env)
     children: list[psutil.Process] = []
     try:
         lines = wait_until(lambda: waiting_on_both(proc, logs), timeout=90,

@@ -1176,7 +1176,7 @@ UNKNOWN_KEYS = [
           a:
             function: tests.tasks:echo
         """, "nmae", 1, "unknown key 'nmae'", "did you mean 'name'?",
-         "allowed: defaults, description, jobs, name", column=1),
+         "allowed: dask, defaults, description, jobs, name", column=1),
     # 'worker' in a job suggests 'workers', at the key's own line and column.
     case("job", """\
         jobs:

@@ -38,7 +38,7 @@ def _targets() -> list[Any]:
     targets = []
     for mode in ALL_MODES:
         cls = ReversedExecutor if mode == fake_mode.MODE else executors.executor_for(mode)
-        methods: list[str | None] = [None] if cls.in_runner_process else list(START_METHODS)
+        methods: list[str | None] = list(START_METHODS) if cls.uses_start_method else [None]
         targets += [pytest.param((mode, method), id=mode if method is None else f"{mode}-{method}")
                     for method in methods]
     return targets
@@ -209,9 +209,9 @@ def test_a_registered_mode_is_valid_in_configs_and_the_schema(tmp_path: Path) ->
 def test_whether_a_timeout_can_be_enforced_is_the_executor_classes_word(tmp_path: Path) -> None:
     issue = only_issue(tmp_path / "config.yaml", "mode: reversed, timeout: 1")
     able = [m for m in ALL_MODES if executors.executor_for(m).enforces_timeout]
-    assert able == ["process", "pool"]
+    assert able == ["process", "pool", "dask"]
     assert (issue.line, issue.path) == (2, "jobs.a.timeout")
-    assert issue.message.startswith("timeout needs mode process or pool, not reversed")
+    assert issue.message.startswith("timeout needs mode process or pool or dask, not reversed")
 
 
 def test_a_cached_config_is_checked_again_against_a_plugins_executor(

@@ -27,7 +27,9 @@ from tests.helpers import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
-PROCESS_MODES = [mode for mode in modes() if not executor_for(mode).in_runner_process]
+# The modes whose workers are this machine's multiprocessing processes (a dask worker's
+# children are the cluster's business: README, "Distributed mode").
+PROCESS_MODES = [mode for mode in modes() if executor_for(mode).uses_start_method]
 START_METHODS = ["fork", "forkserver", "spawn"]
 # Pool mode under every start method; process mode (the same machinery, one task per
 # worker) under the default one, to keep the suite's time in bounds.

@@ -82,7 +82,7 @@ def test_timeout_in_the_runners_own_process_is_a_config_error(write_config, mode
         runner.load_config(path)
     (issue,) = info.value.issues
     assert (issue.line, issue.path) == (6, "jobs.a.timeout")
-    assert f"timeout needs mode process or pool, not {mode}" in issue.message
+    assert f"timeout needs mode process or pool or dask, not {mode}" in issue.message
 
 
 @pytest.mark.parametrize("mode", ["process", "pool"])

@@ -126,6 +126,9 @@ class Executor(ABC):
     enforces_timeout: ClassVar[bool] = False
     #: whether map items go out in chunks (False: one task per chunk, even with a chunksize)
     chunks_map_items: ClassVar[bool] = True
+    #: whether its workers are processes of the run's multiprocessing context (so the
+    #: start method matters to it)
+    uses_start_method: ClassVar[bool] = False
     #: whether task arguments and results travel pickled (to another process or machine)
     pickles_tasks: ClassVar[bool] = False
     #: what this mode opens once per run, shared by every job that uses it

@@ -253,6 +253,8 @@ class DaskExecutor(Executor):
         if running:
             with contextlib.suppress(Exception):
                 self._client.cancel([task.future for task in running], force=True)
+            if cancel:  # stopped, not finished: an embedded worker's task ends now
+                self._backend.end_tasks([task.pid for task in running if task.began])
         missing = self._backend.wait_for_logs(self._log_lines)
         if missing:
             self._log.warning("some dask workers' log lines did not arrive", lines=missing)

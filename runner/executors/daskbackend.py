@@ -29,6 +29,7 @@ import logging
 import os
 import queue
 import re
+import signal
 import threading
 import time
 import zipfile
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import daskconfig, daskshared, daskworker
-from runner.errors import ConfigError
+from runner.errors import ConfigError, ConfigIssue
 from runner.executors.base import Backend
 from runner.runfiles import AppendFile, open_append
 
@@ -74,6 +75,15 @@ def exit_of(message: str) -> tuple[int, int | None] | None:
     return int(pid), code
 
 
+def _zipped(package: Path, folder: Path) -> Path:
+    """``package`` (its .py files) as ``folder/NAME.zip``, importable from the zip."""
+    target = folder / f"{package.name}.zip"
+    with zipfile.ZipFile(target, "w") as archive:
+        for file in sorted(package.rglob("*.py")):
+            archive.write(file, file.relative_to(package.parent))
+    return target
+
+
 class DaskBackend(Backend):
     """One client (and, embedded, one cluster) for every dask job of the run."""
 
@@ -85,6 +95,7 @@ class DaskBackend(Backend):
         self.messages: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         self._dask_config: Any = None
+        self._from_env = False
         self._nanny_log: _NannyLog | None = None
         self._shared: list[daskshared._Handle] = []
         self._topic: str | None = None
@@ -108,6 +119,7 @@ class DaskBackend(Backend):
             "distributed.scheduler.locks.lease-validation-interval": f"{min(10.0, lease / 3)}s",
         })
         address = settings.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+        self._from_env = settings.scheduler is None and address is not None
         self.client = self._connect(address, settings) if address else self._embedded(settings)
         self.address = self.client.scheduler.address
         daskshared.bind(self.client)
@@ -121,7 +133,8 @@ class DaskBackend(Backend):
         try:
             client = Client(address, timeout=settings.connect_timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:
-            raise self._problem(f"cannot reach the dask scheduler at {address!r} within "
+            where = " (from $DASK_SCHEDULER_ADDRESS)" if self._from_env else ""
+            raise self._problem(f"cannot reach the dask scheduler at {address!r}{where} within "
                                 f"connect_timeout ({settings.connect_timeout:g}s): {exc}") \
                 from None
         try:
@@ -145,7 +158,8 @@ class DaskBackend(Backend):
             # Its HTTP server starts even without the dashboard, on 8787 unless told:
             # a random loopback port never clashes, nor is it reachable from outside.
             dashboard_address="127.0.0.1:0",
-            silence_logs=logging.CRITICAL, memory_limit=0)
+            silence_logs=logging.CRITICAL, memory_limit=0,
+            preload=["runner.daskworker"])  # its dask_setup: the workers' process group
         client = Client(self.cluster, set_as_default=False)
         client.wait_for_workers(workers)
         if settings.dashboard:
@@ -155,43 +169,46 @@ class DaskBackend(Backend):
         return client
 
     def _problem(self, message: str) -> ConfigError:
+        """A problem of the cluster, not of a line of the file: named by the config and
+        its ``dask`` section (the address may come from --dask-scheduler or the
+        environment)."""
         config = self.scope.config
-        return ConfigError([config.issue_at(("dask", "scheduler"), message)])
+        return ConfigError([ConfigIssue(config.source or "<config>", None, None, "dask",
+                                        message)])
 
     def _modules(self) -> list[str]:
         return sorted({job.function.partition(":")[0] for job in self.scope.jobs.values()
                        if daskconfig.MODE in job.modes()})
 
     def _upload(self) -> None:
-        """Ship the job modules that come from the config's folder to every worker (and
-        to workers that join later): a module file as it is, a package as a zip. A
-        worker that had an older copy imported reloads it."""
+        """Ship the job modules that come from the config's folder to every worker, and
+        to workers that join or restart later: a module file as it is, a package as a
+        zip. Each goes under a name of its own (``mprun-upload-FILE``), so that a later
+        run replaces it instead of adding one more to the scheduler. A worker that had
+        an older copy imported forgets it (a package's submodules too)."""
         import sys
-
-        folder = Path(self.scope.config.folder).resolve()
-        sent: set[Path] = set()
-        for module in self._modules():
-            top = sys.modules.get(module.partition(".")[0])
-            file = getattr(top, "__file__", None)
-            if file is None:
-                continue
-            path = Path(file).resolve()
-            if folder not in path.parents:
-                continue  # installed where the workers have it too
-            if path.name == "__init__.py":
-                path = self._zipped(path.parent)
-            if path not in sent:
-                sent.add(path)
-                self.client.upload_file(str(path), load=True)
-
-    def _zipped(self, package: Path) -> Path:
         import tempfile
 
-        target = Path(tempfile.mkdtemp(prefix="mprun-upload-")) / f"{package.name}.zip"
-        with zipfile.ZipFile(target, "w") as archive:
-            for file in sorted(package.rglob("*.py")):
-                archive.write(file, file.relative_to(package.parent))
-        return target
+        from distributed.diagnostics.plugin import UploadFile
+
+        folder = Path(self.scope.config.folder).resolve()
+        tops = sorted({module.partition(".")[0] for module in self._modules()})
+        sent: list[str] = []
+        with tempfile.TemporaryDirectory(prefix="mprun-upload-") as scratch:
+            for top in tops:
+                file = getattr(sys.modules.get(top), "__file__", None)
+                if file is None:
+                    continue
+                path = Path(file).resolve()
+                if folder not in path.parents:
+                    continue  # installed where the workers have it too
+                if path.name == "__init__.py":
+                    path = _zipped(path.parent, Path(scratch))
+                self.client.register_plugin(UploadFile(str(path), load=True),
+                                            name=f"mprun-upload-{path.name}")
+                sent.append(top)
+        if sent:
+            self.client.run(daskworker.forget_modules, sent)
 
     def _probe(self) -> None:
         """Every worker runs mprun's version and imports each job module, or exit 2."""
@@ -216,8 +233,9 @@ class DaskBackend(Backend):
                              "dask.upload: true)")
         if found:
             config = self.scope.config
-            raise ConfigError([config.issue_at(("dask",), f"dask scheduler {self.address}: "
-                                               f"{message}") for message in found])
+            raise ConfigError([ConfigIssue(config.source or "<config>", None, None, "dask",
+                                           f"dask scheduler {self.address}: {message}")
+                               for message in found])
 
     # -- during the run ----------------------------------------------------------
 
@@ -334,6 +352,16 @@ class DaskBackend(Backend):
             with contextlib.suppress(Exception):
                 self.client.restart_workers([address], raise_for_error=False)
         threading.Thread(target=restart, name="mprun-dask-restart", daemon=True).start()
+
+    def end_tasks(self, pids: list[int]) -> None:
+        """End the cancelled tasks running in worker processes ``pids`` at once: SIGKILL,
+        on an embedded cluster (its own workers; their nannies start new ones). A
+        cluster of someone else's is left alone: its tasks run on until they return."""
+        if self.cluster is None:
+            return
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
     # -- closing -------------------------------------------------------------------
 

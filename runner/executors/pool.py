@@ -101,6 +101,7 @@ def describe_exit(exitcode: int | None) -> str:
 class PoolExecutor(Executor):
     enforces_timeout = True
     pickles_tasks = True
+    uses_start_method = True
     backend = ProcessBackend
     #: chunks a worker runs before it exits (None: until the job ends)
     chunks_per_worker: int | None = None
