@@ -328,6 +328,9 @@ def render(report: RunReport) -> str:
     """The human summary printed on stdout at the end of a run."""
     lines = [f"{report.config}  run {report.run_id}"
              + (f" (resumes {report.resumed_from})" if report.resumed_from else "")]
+    for name, described in report.backends.items():  # what a backend says of itself
+        lines.append(f"  {name}: " + ", ".join(f"{key} {_short(value)}"
+                                                for key, value in described.items()))
     for job in report.jobs:
         lines.append(
             f"  {job.name}: {job.mode}, {job.workers} worker{'s' * (job.workers != 1)}, "

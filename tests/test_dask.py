@@ -453,3 +453,11 @@ def test_an_unchanged_pool_config_gives_the_same_results_under_dask(
         [j["results"] for j in plain.json()["jobs"]]
     assert {j["mode"] for j in scaled.json()["jobs"]} == {"dask"}
     assert scaled.json()["dask"]["embedded"] is True
+
+
+def test_the_human_summary_names_the_cluster(run_cli: RunCLI) -> None:
+    result = run_cli(str(ROOT / "configs" / "pool.yaml"), "--dask")
+    assert result.code == 0, result
+    assert '\n  dask: scheduler "tcp://127.0.0.1:' in result.stdout
+    assert ", embedded true, workers 2, threads 2\n" in result.stdout
+    assert "\n  map: dask, 2 workers, 10 tasks, 10 ok" in result.stdout

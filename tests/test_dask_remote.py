@@ -508,3 +508,34 @@ def test_sigkilled_runner_with_embedded_cluster_leaves_no_process(tmp_path, env)
             with contextlib.suppress(psutil.Error):
                 if _alive(child):
                     child.kill()
+
+
+def test_a_worker_of_another_mprun_version_is_exit_2_and_nothing_runs(
+        cluster: Cluster, run_cli: RunCLI, tmp_path: Path, env: dict[str, str]) -> None:
+    """A third worker whose mprun says another version joins: the run is refused with
+    exit 2 naming that worker and both versions, and no run folder is made."""
+    preload = Path(__file__).with_name("dask_old_version.py")
+    with open(tmp_path / "old-worker.log", "wb") as out:
+        old = subprocess.Popen(
+            [str(DASK), "worker", cluster.address, "--nworkers", "1", "--nthreads", "1",
+             "--host", "127.0.0.1", "--no-dashboard", "--preload", str(preload),
+             "--local-directory", str(tmp_path / "old-work")],
+            cwd=tmp_path, env=_cluster_env(), stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+    try:
+        cluster.client.wait_for_workers(3, timeout=60)
+        odd = [w for w in cluster.client.scheduler_info(n_workers=-1)["workers"]
+               if w not in cluster.worker_procs]
+        assert len(odd) == 1, odd
+        module = task_module(tmp_path, "oldver")
+        path = config(tmp_path, map_job(module, "scaled", [1, 2]))
+        result = run_cli("run", str(path), "--dask-scheduler", cluster.address, env=env)
+        assert result.code == 2, result
+        assert f"worker {odd[0]} has mprun 0.0.1-old, the runner 0.1.0" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stdout == ""
+        assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").glob("2*"))
+    finally:
+        _stop(old)
+        wait_until(lambda: len(cluster.client.scheduler_info(n_workers=-1)["workers"]) == 2,
+                   timeout=60, what="the old worker to leave")
