@@ -13,7 +13,8 @@
     │   ├── TaskTimeout
     │   ├── WorkerStartFailed
     │   ├── ArgumentsError
-    │   └── ResultError
+    │   ├── ResultError
+    │   └── ClusterLost
     ├── ResultsDiffer                        a compare job's modes disagree (recorded, exit 1)
     └── MapFileChanged                       a map file changed during its run (recorded, exit 1)
     Interrupted (a BaseException)            exit 128 + signal
@@ -41,6 +42,7 @@ __all__ = [
     "EXIT_TASK_FAILED",
     "EXIT_USAGE",
     "ArgumentsError",
+    "ClusterLost",
     "ConfigError",
     "ConfigIssue",
     "Interrupted",
@@ -191,6 +193,11 @@ class TaskTimeout(TaskFailed):
 class WorkerStartFailed(TaskFailed):
     """Recorded when no worker process could be started (or one died while starting)
     to run a task."""
+
+
+class ClusterLost(TaskFailed):
+    """Recorded when a dask task's scheduler went away, or dropped the task, before the
+    task answered."""
 
 
 class ArgumentsError(TaskFailed):

@@ -74,8 +74,8 @@ def test_invalid_config_exit_2_located_no_traceback_nothing_run(run_cli, write_c
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert f"{path}:4:11: jobs.a.mode: 'cluster' is not one of serial, thread, process, pool, dask" \
-        in lines
+    assert (f"{path}:4:11: jobs.a.mode: 'cluster' is not one of serial, thread, process, "
+            "pool, dask") in lines
     assert any(line.startswith(f"{path}:5:14: jobs.a.workers:") for line in lines), lines
     assert run_folders(tmp_path) == []
 

@@ -539,3 +539,66 @@ def test_a_worker_of_another_mprun_version_is_exit_2_and_nothing_runs(
         _stop(old)
         wait_until(lambda: len(cluster.client.scheduler_info(n_workers=-1)["workers"]) == 2,
                    timeout=60, what="the old worker to leave")
+
+
+def test_a_scheduler_that_dies_mid_run_fails_the_tasks_it_held_and_the_run_ends(
+        run_cli: RunCLI, tmp_path: Path, env: dict[str, str]) -> None:
+    """A cluster of its own whose scheduler is SIGKILLed while tasks run: those tasks and
+    the later job's fail as ClusterLost naming the scheduler, exit 1, no hang (the
+    results are not "ok" with tasks silently not run)."""
+    folder = tmp_path / "own-cluster"
+    folder.mkdir()
+    scheduler_file = folder / "scheduler.json"
+    cluster_env = _cluster_env()
+    scheduler = subprocess.Popen(
+        [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+         "--scheduler-file", str(scheduler_file)], cwd=folder, env=cluster_env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    workers: subprocess.Popen[bytes] | None = None
+    runner_proc: subprocess.Popen[str] | None = None
+    try:
+        def address() -> str | None:
+            with contextlib.suppress(OSError, ValueError):
+                return str(json.loads(scheduler_file.read_text())["address"])
+            return None
+
+        addr = wait_until(address, timeout=60, what="the scheduler's address")
+        workers = subprocess.Popen(
+            [str(DASK), "worker", addr, "--nworkers", "2", "--nthreads", "1", "--host",
+             "127.0.0.1", "--no-dashboard", "--local-directory", str(folder / "work")],
+            cwd=folder, env=cluster_env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        module = task_module(tmp_path, "lost")
+        gate = tmp_path / "never"
+        path = config(tmp_path, map_job(module, "wait_for", [1, 2, 3, 4],
+                                        extra=f"    chunksize: 1\n    kwargs: {{gate: {gate}, "
+                                              "cap: 60}\n")
+                      + f"  later:\n    function: {module}:scaled\n    mode: dask\n"
+                        "    map: [1]\n")
+        logs = tmp_path / "logs"
+        runner_proc = subprocess.Popen(
+            [sys.executable, "-m", "runner", str(path), "--json", "--log-dir", str(logs),
+             "--dask-scheduler", addr], cwd=ROOT, env={**os.environ, **env},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.DEVNULL)
+        def started() -> bool:
+            assert runner_proc is not None and runner_proc.poll() is None, \
+                runner_proc.communicate() if runner_proc else None
+            return any("waiting" in file.read_text() for file in logs.glob("*/worker-*.jsonl"))
+
+        wait_until(started, timeout=90, what="a task to start on the cluster")
+        scheduler.kill()
+        out, err = runner_proc.communicate(timeout=100)
+        assert runner_proc.returncode == 1, err
+        jobs = {j["name"]: j for j in json.loads(out)["jobs"]}
+        for name in ("work", "later"):
+            assert jobs[name]["status"] == "failed"
+            assert jobs[name]["not_run"] == 0
+            assert {e["type"] for e in jobs[name]["errors"]} == {"ClusterLost"}
+            assert all(addr in e["message"] for e in jobs[name]["errors"])
+        assert "Traceback" not in err
+    finally:
+        for proc in (runner_proc, workers, scheduler):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(30)

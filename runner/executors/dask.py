@@ -35,7 +35,14 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from runner import daskshared, daskworker, log
-from runner.errors import ArgumentsError, Interrupted, ResultError, TaskTimeout, WorkerCrashed
+from runner.errors import (
+    ArgumentsError,
+    ClusterLost,
+    Interrupted,
+    ResultError,
+    TaskTimeout,
+    WorkerCrashed,
+)
 from runner.executors.base import Executor, ExecutorSetup
 from runner.executors.daskbackend import DaskBackend
 from runner.executors.pool import describe_exit, one_by_one
@@ -71,6 +78,7 @@ class DaskExecutor(Executor):
         self._client = backend.client
         self._running: dict[str, _Task] = {}
         self._requeued: set[tuple[int, int]] = set()  # (first, attempt) sent again once
+        self._cancelled: set[str] = set()  # keys this executor cancelled (a timeout)
         self._log_lines: dict[str, int] = {}  # key -> log lines its worker sent
         self._keys = itertools.count()
         self._init = backend.task_init()
@@ -82,6 +90,10 @@ class DaskExecutor(Executor):
 
     def run(self, chunks: Iterable[Chunk]) -> Iterator[Outcome]:
         backend, stop = self._backend, self.setup.stop
+        if backend.lost is not None:  # an earlier job lost the cluster: fail fast
+            for chunk in chunks:
+                yield Outcome.failed(chunk, ClusterLost(backend.lost))
+            return
         backend.listen()
         limit = min(self.setup.workers, backend.threads())
         pending: deque[Chunk] = deque()
@@ -119,6 +131,8 @@ class DaskExecutor(Executor):
         key = (f"mprun-{self._init.run_id}-{chunk.call.job}-{chunk.first}-a{chunk.attempt}"
                f"-{next(self._keys)}")
         shared = self._shared if chunk.call.refs else None
+        if self._backend.lost is not None:
+            return Outcome.failed(chunk, ClusterLost(self._backend.lost))
         try:
             future = self._client.submit(daskworker.run, self._init, chunk, shared, key,
                                          key=key, pure=False)
@@ -163,6 +177,19 @@ class DaskExecutor(Executor):
     def _finished(self, task: _Task, pending: deque[Chunk]) -> Iterator[Outcome]:
         future = task.future
         if future.status == "cancelled":
+            if task.key in self._cancelled:  # its timeout: failed already
+                self._cancelled.discard(task.key)
+                return
+            # Not by mprun: the scheduler went away (or someone cancelled it there). No
+            # more tasks go to it: the rest of the run fails fast, with this reason.
+            lost = self._backend.lose(f"the dask scheduler at {self._backend.address} "
+                                      "dropped the task before it answered (it went away, "
+                                      "or its tasks were cancelled there)")
+            self._log.error("dask task lost", job=task.chunk.call.job, reason=lost,
+                            tasks=[task.chunk.first,
+                                   task.chunk.first + len(task.chunk.items) - 1])
+            yield Outcome.failed(task.chunk, ClusterLost(lost), pid=task.pid,
+                                 worker=task.address)
             return
         if future.status == "finished":
             outcome = self._unpickle(task, future.result(), pending)
@@ -232,6 +259,7 @@ class DaskExecutor(Executor):
     def _expire(self, task: _Task) -> Outcome:
         """``task`` ran past its timeout: cancel it, restart its worker, fail it."""
         del self._running[task.key]
+        self._cancelled.add(task.key)
         self._client.cancel([task.future], force=True)
         if task.address is not None:
             self._backend.restart(task.address)

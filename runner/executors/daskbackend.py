@@ -96,6 +96,7 @@ class DaskBackend(Backend):
         self._wake_r, self._wake_w = os.pipe()
         self._dask_config: Any = None
         self._from_env = False
+        self.lost: str | None = None  # why the cluster is of no more use, once it is not
         self._nanny_log: _NannyLog | None = None
         self._shared: list[daskshared._Handle] = []
         self._topic: str | None = None
@@ -279,6 +280,12 @@ class DaskBackend(Backend):
             self.log_lines[key] += 1
             return
         self.notify(tuple(message))
+
+    def lose(self, reason: str) -> str:
+        """The cluster is gone: remember the first reason, and return it."""
+        if self.lost is None:
+            self.lost = reason
+        return self.lost
 
     def notify(self, message: tuple[Any, ...]) -> None:
         """Hand ``message`` to the executor's loop and wake it (any thread)."""
