@@ -110,12 +110,10 @@ def render(sections: list[Section], *, argv: list[str], ctx: Context, load_start
 
 
 def _summary(name: str) -> str:
-    import importlib
-
-    module = {"start-up": "startup", "shared-data": "shared_data",
-              "worker-memory": "worker_memory", "map-file": "map_file"}.get(name, name)
-    doc = importlib.import_module(f"bench.workloads.{module}").__doc__ or ""
-    return doc.strip().split("\n")[0]
+    """The first line of the workload's ``run`` docstring, else of its module's."""
+    run = WORKLOADS[name]
+    doc = run.__doc__ or sys.modules[run.__module__].__doc__ or ""
+    return " ".join(doc.strip().split("\n\n")[0].split())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from bench.report import Section
 from bench.workloads import (
     cpu,
+    dask_mode,
     io,
     map_file,
     shared_data,
@@ -31,6 +32,7 @@ WORKLOADS: dict[str, Callable[[Context], Section]] = {
     worker_memory.NAME: worker_memory.run,
     timeout.NAME: timeout.run,
     map_file.NAME: map_file.run,
+    **dask_mode.WORKLOADS,  # dask-tiny, dask-items, dask-primitives
 }
 
 __all__ = ["WORKLOADS"]

@@ -44,11 +44,15 @@ class Sizes:
     idle_seconds: float = 1.0  # how long the sampled worker's task sleeps
     rows: int = 100_000  # CSV rows mapped with and without a timeout
     map_lines: int = 5_000_000  # lines of the map file (ints) mprun and Pool.map read
+    dask_tiny: int = 1_000_000  # square(x) calls in dask mode (and 4x that) and for Pool.map
+    dask_items: int = 1_000  # square(x) calls, one dask task each
+    dask_accesses: int = 200  # accesses of each shared primitive from a dask task
 
 
 SMOKE = Sizes(tiny=2_000, tiny_peer=500, tiny_futures1=200, cube=20_000, io_tasks=20,
               shared=200_000,  # > 100,000: the shared-NAME.bin path
-              idle_seconds=0.4, rows=2_000, map_lines=20_000)
+              idle_seconds=0.4, rows=2_000, map_lines=20_000, dask_tiny=2_000,
+              dask_items=20, dask_accesses=5)
 
 
 @dataclass

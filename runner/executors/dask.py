@@ -91,8 +91,8 @@ class DaskExecutor(Executor):
     def run(self, chunks: Iterable[Chunk]) -> Iterator[Outcome]:
         backend, stop = self._backend, self.setup.stop
         if backend.lost is not None:  # an earlier job lost the cluster: fail fast
-            for chunk in chunks:
-                yield Outcome.failed(chunk, ClusterLost(backend.lost))
+            for lost in chunks:
+                yield Outcome.failed(lost, ClusterLost(backend.lost))
             return
         backend.listen()
         limit = min(self.setup.workers, backend.threads())
