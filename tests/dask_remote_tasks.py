@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import runner
 
@@ -31,4 +32,14 @@ def wait_for(x: int, gate: str, cap: float = 60.0) -> int:
     deadline = time.monotonic() + cap
     while not os.path.exists(gate) and time.monotonic() < deadline:
         time.sleep(0.05)
+    return x
+
+
+def touch_all(x: int, value: Any, arr: Any, lock: Any, sem: Any, event: Any, q: Any) -> int:
+    """Use every kind of primitive once, so that each exists in the scheduler."""
+    with lock, sem:
+        value.value += x
+        arr[0] = arr[0] + x
+    event.set()
+    q.put([x])
     return x

@@ -602,3 +602,31 @@ def test_a_scheduler_that_dies_mid_run_fails_the_tasks_it_held_and_the_run_ends(
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait(30)
+
+
+def test_primitives_live_in_the_scheduler_by_run_id_and_are_deleted_at_the_end(
+        cluster: Cluster, run_cli: RunCLI, tmp_path: Path, env: dict[str, str]) -> None:
+    module = task_module(tmp_path, "prims")
+    path = config(tmp_path, (
+        "shared:\n  value: {type: value, typecode: i}\n"
+        "  arr: {type: array, typecode: i, size: 2}\n  lock: lock\n"
+        "  sem: {type: semaphore, init: 2}\n  event: event\n  q: queue\n"
+        + map_job(module, "touch_all", [1, 2, 3],
+                  extra="    args: [!ref value, !ref arr, !ref lock, !ref sem, !ref event, "
+                        "!ref q]\n")))
+    data = ok_json(run_cli("run", str(path), "--dask-scheduler", cluster.address, "--json",
+                           env=env))
+    assert data["jobs"][0]["results"] == [1, 2, 3]
+    shared = data["shared"]
+    assert (shared["value"], shared["arr"], shared["event"]) == (6, [6, 0], True)
+    assert sorted(item[0] for item in shared["q"]) == [1, 2, 3]
+    def mprun_state(dask_scheduler: Any = None) -> list[str]:
+        """Every name of mprun's left in the scheduler's primitive extensions (nested:
+        it travels by value; the scheduler cannot import the tests)."""
+        ext = dask_scheduler.extensions
+        names = [*ext["variables"].variables, *ext["queues"].queues, *ext["events"]._events,
+                 *ext["semaphores"].leases]
+        return sorted(str(name) for name in names if str(name).startswith("mprun-"))
+
+    left = cluster.client.run_on_scheduler(mprun_state)
+    assert [name for name in left if data["run_id"] in name] == [], left
