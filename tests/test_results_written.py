@@ -31,7 +31,8 @@ from tests.helpers import read_strict
 pytestmark = pytest.mark.timeout(120)
 
 IN_RUNNER = [mode for mode in modes() if executor_for(mode).in_runner_process]
-WITH_PROCESSES = [mode for mode in modes() if not executor_for(mode).in_runner_process]
+# The modes whose workers come from the start method (dask's do not: once is enough).
+BY_START_METHOD = [mode for mode in modes() if executor_for(mode).uses_start_method]
 
 # kind (tests/written_tasks.py) -> what the failure's message says
 CASES = {
@@ -116,7 +117,7 @@ def test_a_result_that_cannot_be_written_fails_only_its_task(
     check_only_task_1_failed(result, mode, kinds)
 
 
-@pytest.mark.parametrize("mode", WITH_PROCESSES)
+@pytest.mark.parametrize("mode", BY_START_METHOD)
 def test_a_result_that_cannot_be_written_fails_only_its_task_under_every_start_method(
         mode: str, start_method: str, run_cli: Callable[..., CLIResult],
         write_config: Callable[..., Path]) -> None:
