@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     if repeat < 1:
         print("python -m bench: --repeat must be at least 1", file=sys.stderr)
         return 2
-    ctx = Context(sizes=SMOKE if options.smoke else Sizes(), repeat=repeat, smoke=options.smoke)
+    ctx = Context(sizes=SMOKE if options.smoke else Sizes(), repeat=repeat, smoke=options.smoke,
+                  only=tuple(options.only) if options.only else None)
     names = [name for name in WORKLOADS if not options.only or name in options.only]
     load_start = _load()
     started = time.perf_counter()

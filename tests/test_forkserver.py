@@ -234,7 +234,7 @@ def test_ctrl_c_while_the_server_imports_is_no_traceback(tmp_path: Path) -> None
         "\nif any(frame.name == '_import' and frame.filename.endswith('forkserver.py')\n"
         "       for frame in __import__('traceback').extract_stack()):\n"
         f"    open({str(importing)!r}, 'w').close()\n"
-        "    __import__('time').sleep(5)\n"))
+        "    __import__('time').sleep(2)\n"))
     _facts(tmp_path, config)  # the edit is the module's, not the config's: still a hit
     importing.unlink()
     proc = _start(tmp_path, config)

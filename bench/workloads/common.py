@@ -60,6 +60,7 @@ class Context:
     sizes: Sizes
     repeat: int
     smoke: bool
+    only: tuple[str, ...] | None = None  # the workloads --only named, if it did
 
     @property
     def timeout(self) -> float:

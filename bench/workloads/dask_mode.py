@@ -73,12 +73,23 @@ PRIMITIVE_DASK = "mprun dask task, shared !ref"
 PRIMITIVE_BARE = "bare distributed task, distributed's own objects"
 
 
-def _skipped(name: str, variants: tuple[str, ...], size: str) -> Section | None:
-    if installed("distributed"):
+# In --smoke, only dask-primitives runs (it starts mprun's and a bare script's cluster,
+# so it checks the dask rows' machinery end to end); the other two start nine clusters
+# between them, some 20 s of the test suite's smoke run, to time what smoke sizes
+# cannot show.
+SMOKE_SKIPS = "smoke: skipped to keep the test suite short (dask-primitives checks the " \
+    "dask rows' machinery); run it with --only"
+
+
+def _skipped(name: str, variants: tuple[str, ...], size: str,
+             ctx: Context | None = None) -> Section | None:
+    reason = MISSING if not installed("distributed") else \
+        SMOKE_SKIPS if ctx is not None and ctx.smoke and ctx.only is None else None
+    if reason is None:
         return None
     section = Section(name)
     for variant in variants:
-        section.skip(variant, size, MISSING)
+        section.skip(variant, size, reason)
     return section
 
 
@@ -127,7 +138,7 @@ def run_tiny(ctx: Context) -> Section:
         (CHUNKS, lambda at: _peer(ctx, _dask_peer_argv("chunks", at),
                                   _sum_is(f"distributed chunks at N={at}", at))),
     ]
-    skipped = _skipped(TINY, tuple(label for label, _ in plan), f"N={n:,}")
+    skipped = _skipped(TINY, tuple(label for label, _ in plan), f"N={n:,}", ctx)
     if skipped is not None:
         return skipped
     variants = {f"{label}@{factor}": make(n * factor)
@@ -224,7 +235,7 @@ def run_items(ctx: Context) -> Section:
     ``client.map`` and ``client.submit``: whole process and ms per item."""
     n = ctx.sizes.dask_items
     size = f"{n:,} items, 1 task each"
-    skipped = _skipped(ITEMS, (DASK_ITEMS, MAP, SUBMIT), size)
+    skipped = _skipped(ITEMS, (DASK_ITEMS, MAP, SUBMIT), size, ctx)
     if skipped is not None:
         return skipped
     variants: dict[str, Measure] = {

@@ -65,6 +65,40 @@ class _NannyLog(logging.Handler):
             self.exits[note[0]] = note[1]
 
 
+class _Quiet:
+    """distributed's own log lines in the runner, while a dask run is open: off stderr
+    (its tracebacks are not mprun's words: a lost scheduler is a task's ClusterLost),
+    into runner.jsonl instead, warnings and up, one line each."""
+
+    def __init__(self) -> None:
+        self.logger = logging.getLogger("distributed")
+        self.saved = [(handler, handler.level) for handler in self.logger.handlers]
+        for handler, _level in self.saved:
+            handler.setLevel(logging.CRITICAL + 1)
+        self.relay = _Relay()
+        self.logger.addHandler(self.relay)
+
+    def undo(self) -> None:
+        self.logger.removeHandler(self.relay)
+        for handler, level in self.saved:
+            handler.setLevel(level)
+
+
+class _Relay(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from runner import log
+
+        error = record.exc_info[1] if record.exc_info else None
+        with contextlib.suppress(Exception):
+            log.logger().warning("distributed said", logger=record.name,
+                                 level_name=record.levelname, said=record.getMessage(),
+                                 error=None if error is None else
+                                 f"{type(error).__name__}: {error}")
+
+
 def exit_of(message: str) -> tuple[int, int | None] | None:
     """(pid, exit code as multiprocessing gives it: -signal) from a nanny's line."""
     found = _DEATH_RE.search(message)
@@ -96,6 +130,7 @@ class DaskBackend(Backend):
         self._wake_r, self._wake_w = os.pipe()
         self._dask_config: Any = None
         self._from_env = False
+        self._quiet: _Quiet | None = None
         self.lost: str | None = None  # why the cluster is of no more use, once it is not
         self._nanny_log: _NannyLog | None = None
         self._shared: list[daskshared._Handle] = []
@@ -110,6 +145,8 @@ class DaskBackend(Backend):
         import dask
         import distributed  # noqa: F401 -- first: its defaults must be in dask's config
         # before dask.config.set, whose undo would otherwise remove the whole section
+
+        self._quiet = _Quiet()
 
         settings = daskconfig.settings(self.scope.config)
         lease = settings.lease_timeout
@@ -393,6 +430,8 @@ class DaskBackend(Backend):
             if self._nanny_log is not None:
                 logging.getLogger("distributed.nanny").removeHandler(self._nanny_log)
             daskshared.bind(None)
+            if self._quiet is not None:
+                self._quiet.undo()
             if self._dask_config is not None:
                 self._dask_config.__exit__(None, None, None)
             for fd in (self._wake_r, self._wake_w):
