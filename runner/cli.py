@@ -363,7 +363,8 @@ def _run(options: argparse.Namespace) -> int:
 
 def _warm_early(paths: list[str], start_method: str | None, *, fork: bool) -> None:
     """Start the fork server now, from the config cache's hints (``runner.configcache``),
-    before the run's machinery is imported: its start-up overlaps the runner's. Under
+    before the run's machinery is imported: its start-up overlaps the runner's. Not for a
+    config whose jobs start no local worker (serial, thread and dask jobs only). Under
     --json its stdout is stderr already, as a worker's is. Forked from this process only
     for the console's ``mprun`` (``fork``): a program calling ``main(argv)`` has files and
     threads of its own. Only one config's job modules are preloaded: with several, a
@@ -372,7 +373,7 @@ def _warm_early(paths: list[str], start_method: str | None, *, fork: bool) -> No
     from runner.imports import search_paths
 
     hints = configcache.hints_for(paths[0])
-    if hints is not None:
+    if hints is not None and hints.local_workers:
         one = len(paths) == 1
         folder = os.path.dirname(os.path.abspath(paths[0]))
         context.warm_forkserver_early(start_method or hints.start_method,

@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_ENTRIES", "Hints", "folder", "hints", "hints_for", "key", "lookup",
            "modes_built_in", "store"]
 
-FORMAT = 3
+FORMAT = 4
 MAX_ENTRIES = 256
 # Whose source files are fingerprinted: what validation runs.
 _PACKAGES = ("runner", "pydantic", "pydantic_core", "yaml")
@@ -83,6 +83,9 @@ class Hints:
 
     start_method: str | None  # the config's own (None: the default)
     modules: list[str]  # its jobs' functions' modules, for the fork server to preload
+    # Whether a job runs in a mode whose workers come from the start method (a config of
+    # serial, thread and dask jobs only starts no fork server).
+    local_workers: bool = True
 
 
 def folder() -> Path | None:
@@ -142,7 +145,7 @@ def hints(cache_key: str) -> Hints | None:
         return None
     handle, header = found
     handle.close()
-    return Hints(header["start_method"], header["modules"])
+    return Hints(header["start_method"], header["modules"], bool(header["local_workers"]))
 
 
 def lookup(cache_key: str) -> Config | None:
@@ -209,7 +212,8 @@ def store(cache_key: str, config: Config, environ: dict[str, str | None]) -> Non
         header = {"format": FORMAT, "environ": environ_hashes(environ, cache_key),
                   "start_method": config.start_method,
                   "modules": sorted({job.function.partition(":")[0]
-                                     for job in config.jobs.values()})}
+                                     for job in config.jobs.values()}),
+                  "local_workers": _local_workers(config)}
         payload = json.dumps(header).encode() + b"\n" + pickle.dumps(
             config, protocol=pickle.HIGHEST_PROTOCOL)
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -217,6 +221,13 @@ def store(cache_key: str, config: Config, environ: dict[str, str | None]) -> Non
         _prune(where)
     except Exception:  # unpicklable, read-only home, full disk: the cache is only a shortcut
         return
+
+
+def _local_workers(config: Config) -> bool:
+    from runner.executors import executor_for
+
+    return any(executor_for(mode).uses_start_method
+               for job in config.jobs.values() for mode in job.modes())
 
 
 def environ_hashes(environ: dict[str, str | None], salt: str) -> dict[str, str | None]:

@@ -286,3 +286,20 @@ def test_hints_are_read_without_pydantic_and_follow_the_entry(
     assert hints(WORKERS="4") is None
     path.write_text(path.read_text() + "\n# edited\n")
     assert hints() is None
+
+
+@pytest.mark.parametrize(("modes", "local"), [
+    (["pool"], True), (["process", "serial"], True), (["dask"], False),
+    (["serial", "thread", "dask"], False), (["thread"], False)])
+def test_hints_say_whether_any_job_starts_local_workers(
+        write_config: Callable[..., Path], load: Callable[..., dict[str, Any]], cache: Path,
+        monkeypatch: pytest.MonkeyPatch, modes: list[str], local: bool) -> None:
+    """A config whose jobs all run in the runner or on a dask cluster needs no fork server:
+    the CLI does not fork one from the hints (``local_workers``)."""
+    jobs = "".join(f"  j{n}: {{function: 'tests.tasks:square', args: [1], mode: {mode}}}\n"
+                   for n, mode in enumerate(modes))
+    path = write_config("jobs:\n" + jobs)
+    load(path)
+    monkeypatch.setenv("MPRUN_CACHE_DIR", str(cache))
+    hints = configcache.hints_for(str(path))
+    assert hints is not None and hints.local_workers is local
