@@ -99,14 +99,19 @@ class DaskExecutor(Executor):
         pending: deque[Chunk] = deque()
         source = iter(chunks)
         warned = False
+        done: list[Outcome] = []  # answers in hand, handed on once new tasks are out
         while True:
+            # New tasks first: the workers run them while the runner journals the last
+            # answers (a chunk of a million results takes it a while).
             while not stop.requested and len(self._running) < limit:
                 chunk = pending.popleft() if pending else next(source, None)
                 if chunk is None:
                     break
                 failed = self._submit(chunk)
                 if failed is not None:
-                    yield failed
+                    done.append(failed)
+            yield from done
+            done = []
             if not self._running:
                 if pending and not stop.requested:
                     continue
@@ -121,10 +126,10 @@ class DaskExecutor(Executor):
                 warned = True
                 self._log.warning("stopping: running dask tasks may finish",
                                   running=len(self._running))
-            yield from self._messages(pending)
+            done.extend(self._messages(pending))
             now = time.monotonic()
-            for task in [t for t in self._running.values() if self._deadline(t) <= now]:
-                yield self._expire(task)
+            done.extend(self._expire(task) for task in list(self._running.values())
+                        if self._deadline(task) <= now)
 
     def _submit(self, chunk: Chunk) -> Outcome | None:
         """Send ``chunk`` to the cluster; its failed outcome if it cannot be sent."""
