@@ -69,6 +69,10 @@ def check(config: Config, *, scaled: bool = False) -> None:
 def _problems(config: Config, scaled: bool) -> Iterator[tuple[Loc, str]]:
     if not uses_dask(config.jobs):
         return
+    if importlib.util.find_spec("distributed") is None:
+        yield (("jobs",), "mode dask needs distributed: install the dask extra (pip install "
+               "'mprun[dask]', or -e '.[dask]' in a checkout)")
+        return
     if config.dask is not None and config.dask.dashboard \
             and importlib.util.find_spec("bokeh") is None:
         yield (("dask", "dashboard"), "dashboard: true needs bokeh installed beside "

@@ -118,8 +118,9 @@ def run(init: TaskInit, chunk: Chunk, shared: dict[str, Any] | None, key: str) -
     except BaseException as exc:
         outcome = Outcome.failed(chunk, exc, seconds=0.0)
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        with contextlib.suppress(Exception):  # a task may have closed or replaced them
+            sys.stdout.flush()
+            sys.stderr.flush()
     outcome.worker = address
     data = pickled(outcome, chunk.attempt)
     sent, _state.key = _state.sent, ""

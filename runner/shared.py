@@ -198,7 +198,10 @@ def snapshot(specs: dict[str, Any], built: dict[str, Any],
     to ``write`` (none without it: ``file`` is None)."""
     state: dict[str, Any] = {}
     for name, spec in specs.items():
-        shown = spec.summary(built[name])
+        try:
+            shown = spec.summary(built[name])
+        except Exception as exc:  # one kept elsewhere (a dask scheduler) that went away
+            shown = {"unreadable": f"{type(exc).__name__}: {exc}"}
         if isinstance(shown, ArrayFile) and shown.data is not None:
             written = write(name, shown.data) if write is not None else None
             shown = replace(shown, file=written, data=None)

@@ -78,7 +78,7 @@ def vet(outcome: Outcome, job: str, attempt: int = 1) -> Outcome:
     if len(errors) == len(outcome.errors):  # each passes alone: nothing to fail
         return outcome
     errors.sort(key=lambda error: error.task)
-    return Outcome(outcome.first, values, errors, outcome.seconds, outcome.pid)
+    return Outcome(outcome.first, values, errors, outcome.seconds, outcome.pid, outcome.worker)
 
 
 def problem(value: Any, depth: int = MAX_DEPTH, what: str = "the result") -> str | None:

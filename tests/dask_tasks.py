@@ -129,3 +129,12 @@ def add_under_lock(x: int, total: Any, lock: Any) -> int:
     with lock:
         total.value += x
     return x
+
+
+def fail_first(x: int) -> int:
+    """Task 0 fails at once; the others take a while, and say that they ran."""
+    runner.get_logger().info("ran", x=x)
+    if x == 0:
+        raise ValueError("task 0 fails")
+    time.sleep(1.0)
+    return x

@@ -111,12 +111,18 @@ def where(_: Any = None) -> list[Any]:
     return [os.getpid(), threading.current_thread().name]
 
 
-def track_concurrency(_: Any, running: Any, peak: Any, lock: Any, delay: float = 0.2) -> int:
-    """Count tasks inside this function at once (shared Values under a Lock)."""
+def track_concurrency(_: Any, running: Any, peak: Any, lock: Any, delay: float = 0.2,
+                      until: int = 0) -> int:
+    """Count tasks inside this function at once (shared Values under a Lock); stay at
+    least ``delay`` seconds, and then until ``until`` tasks have been inside at once (10 s
+    at most: a worker that starts late, under spawn on a busy machine, still overlaps)."""
     with lock:
         running.value += 1
         peak.value = max(peak.value, running.value)
     time.sleep(delay)
+    deadline = time.monotonic() + 10
+    while peak.value < until and time.monotonic() < deadline:
+        time.sleep(0.01)
     with lock:
         running.value -= 1
     return os.getpid()

@@ -465,3 +465,26 @@ def test_an_unchanged_pool_config_gives_the_same_results_under_dask(
     assert '\n  dask: scheduler "tcp://127.0.0.1:' in scaled.stdout
     assert ", embedded true, workers 2, threads 2\n" in scaled.stdout
     assert "\n  map: dask, 2 workers, 10 tasks, 10 ok" in scaled.stdout
+
+
+def test_on_error_stop_starts_no_task_after_the_failure(
+        run_cli: RunCLI, write_config: WriteConfig, tmp_path: Path) -> None:
+    """The first failure under ``on_error: stop`` ends the run before any new task goes
+    out: only the tasks already out (0 and 1) ever ran."""
+    path = write_config("""\
+        jobs:
+          stop:
+            function: tests.dask_tasks:fail_first
+            mode: dask
+            workers: 2
+            map: [0, 1, 2, 3, 4, 5]
+            chunksize: 1
+            on_error: stop
+        """)
+    result = run_cli(str(path), "--json")
+    assert result.code == 1, result
+    job = jobs_of(result)["stop"]
+    assert job["failed"] == 1 and job["results"][2:] == [None] * 4, job
+    ran = {line["x"] for file in run_dir(tmp_path).glob("worker-*-*.jsonl")
+           for line in read_strict(file) if line.get("event") == "ran"}
+    assert ran <= {0, 1}, ran

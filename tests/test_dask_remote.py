@@ -570,11 +570,15 @@ def test_a_scheduler_that_dies_mid_run_fails_the_tasks_it_held_and_the_run_ends(
             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         module = task_module(tmp_path, "lost")
         gate = tmp_path / "never"
-        path = config(tmp_path, map_job(module, "wait_for", [1, 2, 3, 4],
-                                        extra=f"    chunksize: 1\n    kwargs: {{gate: {gate}, "
-                                              "cap: 60}\n")
-                      + f"  later:\n    function: {module}:scaled\n    mode: dask\n"
-                        "    map: [1]\n")
+        shared = ("shared:\n  value: {type: value, typecode: i}\n  arr: {type: array, "
+                  "typecode: i, size: 1}\n  lock: lock\n  sem: semaphore\n  event: event\n"
+                  "  q: queue\n")
+        path = config(tmp_path, shared + map_job(
+            module, "wait_for", [1, 2, 3, 4],
+            extra=f"    chunksize: 1\n    kwargs: {{gate: {gate}, cap: 60}}\n")
+            + f"  later:\n    function: {module}:touch_all\n    mode: dask\n"
+              "    map: [1]\n    args: [!ref value, !ref arr, !ref lock, !ref sem, !ref event, "
+              "!ref q]\n")
         logs = tmp_path / "logs"
         runner_proc = subprocess.Popen(
             [sys.executable, "-m", "runner", str(path), "--json", "--log-dir", str(logs),
@@ -597,6 +601,11 @@ def test_a_scheduler_that_dies_mid_run_fails_the_tasks_it_held_and_the_run_ends(
             assert {e["type"] for e in jobs[name]["errors"]} == {"ClusterLost"}
             assert all(addr in e["message"] for e in jobs[name]["errors"])
         assert "Traceback" not in err
+        # The primitives lived in the scheduler that died: the summary says so, per
+        # primitive, instead of the run ending without one.
+        shown = json.loads(out)["shared"]
+        assert set(shown) == {"value", "arr", "event", "q"}, shown
+        assert all("unreadable" in value for value in shown.values()), shown
     finally:
         for proc in (runner_proc, workers, scheduler):
             if proc is not None and proc.poll() is None:

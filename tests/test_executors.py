@@ -399,7 +399,7 @@ jobs:
     workers: 3
     map: {{range: 4}}
     chunksize: 1
-    args: [!ref running3, !ref peak3, !ref lock, 0.3]
+    args: [!ref running3, !ref peak3, !ref lock, 0.3, {until}]
   one:
     function: tests.tasks:track_concurrency
     mode: {mode}
@@ -412,9 +412,10 @@ jobs:
 def test_workers_limits_how_many_tasks_run_at_once(run_yaml: RunYaml, target: Target) -> None:
     """At most ``workers`` tasks are inside the function at once (measured with a
     shared Value under a Lock), and with enough tasks that many do run at once."""
-    report = run_yaml(WORKERS_CONFIG, target.start_method, mode=target.mode)
-    assert report.exit_code == 0, report.jobs
     expected_peak = 1 if target.mode == "serial" else 3
+    report = run_yaml(WORKERS_CONFIG, target.start_method, mode=target.mode,
+                      until=expected_peak)
+    assert report.exit_code == 0, report.jobs
     assert report.shared == {"running3": 0, "peak3": expected_peak, "running1": 0, "peak1": 1}
     assert job(report, "three").workers == (1 if target.mode == "serial" else 3)
     if target.mode == "pool":

@@ -23,6 +23,7 @@ pool mode's (``runner.executors.pool``):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import math
@@ -51,6 +52,11 @@ from runner.work import Chunk, Outcome
 __all__ = ["DaskExecutor"]
 
 
+# A task with a timeout whose "start" event has not come fails this long after its
+# timeout, counted from its sending.
+START_SLACK = 30.0
+
+
 @dataclass
 class _Task:
     """A chunk out on the cluster."""
@@ -58,6 +64,7 @@ class _Task:
     chunk: Chunk
     key: str
     future: Any
+    sent: float = 0.0  # monotonic, when it was submitted
     began: float | None = None  # monotonic, from its "start" event
     pid: int = 0
     address: str | None = None
@@ -79,6 +86,9 @@ class DaskExecutor(Executor):
         self._running: dict[str, _Task] = {}
         self._requeued: set[tuple[int, int]] = set()  # (first, attempt) sent again once
         self._cancelled: set[str] = set()  # keys this executor cancelled (a timeout)
+        # Workers restarted for a task's timeout: the other tasks they ran are not failed
+        # by that restart, they are sent again.
+        self._restarting: set[str] = set()
         self._log_lines: dict[str, int] = {}  # key -> log lines its worker sent
         self._keys = itertools.count()
         self._init = backend.task_init()
@@ -102,7 +112,11 @@ class DaskExecutor(Executor):
         done: list[Outcome] = []  # answers in hand, handed on once new tasks are out
         while True:
             # New tasks first: the workers run them while the runner journals the last
-            # answers (a chunk of a million results takes it a while).
+            # answers (a chunk of a million results takes it a while). Not after a
+            # failure: it may stop the run (on_error: stop), and then nothing more starts.
+            if any(outcome.errors for outcome in done):
+                yield from done
+                done = []
             while not stop.requested and len(self._running) < limit:
                 chunk = pending.popleft() if pending else next(source, None)
                 if chunk is None:
@@ -145,14 +159,20 @@ class DaskExecutor(Executor):
             return Outcome.failed(chunk, ArgumentsError(
                 f"the task's arguments cannot be sent to a dask worker: "
                 f"{type(exc).__name__}: {exc}"))
-        self._running[key] = _Task(chunk, key, future)
+        self._running[key] = _Task(chunk, key, future, time.monotonic())
         future.add_done_callback(lambda _f, key=key: self._backend.notify(("done", key)))
         return None
 
     @staticmethod
     def _deadline(task: _Task) -> float:
+        """When ``task`` times out: ``timeout`` after its start; if its "start" event never
+        came (lost with a worker that dropped its messages), after its sending, with
+        ``START_SLACK`` more for a wait in the scheduler's queue."""
         timeout = task.chunk.call.timeout
-        return math.inf if timeout is None or task.began is None else task.began + timeout
+        if timeout is None:
+            return math.inf
+        return task.began + timeout if task.began is not None \
+            else task.sent + timeout + START_SLACK
 
     def _messages(self, pending: deque[Chunk]) -> Iterator[Outcome]:
         messages = self._backend.messages
@@ -173,7 +193,8 @@ class DaskExecutor(Executor):
             # Begun a second time: the worker that ran it died and the scheduler (a
             # cluster that allows failures) reran it. mprun's rule is that it fails.
             del self._running[task.key]
-            self._client.cancel([task.future])
+            with contextlib.suppress(Exception):
+                self._client.cancel([task.future])
             yield from self._bury(task, task.pid, task.address, pending)
             return
         task.began, task.pid, task.address = time.monotonic(), pid, address
@@ -181,29 +202,39 @@ class DaskExecutor(Executor):
 
     def _finished(self, task: _Task, pending: deque[Chunk]) -> Iterator[Outcome]:
         future = task.future
-        if future.status == "cancelled":
-            if task.key in self._cancelled:  # its timeout: failed already
-                self._cancelled.discard(task.key)
-                return
-            # Not by mprun: the scheduler went away (or someone cancelled it there). No
-            # more tasks go to it: the rest of the run fails fast, with this reason.
-            lost = self._backend.lose(f"the dask scheduler at {self._backend.address} "
-                                      "dropped the task before it answered (it went away, "
-                                      "or its tasks were cancelled there)")
-            self._log.error("dask task lost", job=task.chunk.call.job, reason=lost,
-                            tasks=[task.chunk.first,
-                                   task.chunk.first + len(task.chunk.items) - 1])
-            yield Outcome.failed(task.chunk, ClusterLost(lost), pid=task.pid,
-                                 worker=task.address)
+        if future.status == "cancelled" and task.key in self._cancelled:
+            self._cancelled.discard(task.key)  # its timeout: failed already
             return
-        if future.status == "finished":
-            outcome = self._unpickle(task, future.result(), pending)
+        status = future.status
+        try:
+            if status == "finished":
+                data = future.result()
+            elif status != "cancelled":
+                exc = future.exception()
+        except (Exception, asyncio.CancelledError):  # the scheduler went while it answered
+            status = "cancelled"
+        if status == "finished":
+            outcome = self._unpickle(task, data, pending)
             if outcome is not None:
                 yield outcome
             return
+        if status != "cancelled":
+            yield from self._failed(task, exc, pending)
+            return
+        # Not by mprun: the scheduler went away (or someone cancelled it there). No
+        # more tasks go to it: the rest of the run fails fast, with this reason.
+        lost = self._backend.lose(f"the dask scheduler at {self._backend.address} "
+                                  "dropped the task before it answered (it went away, "
+                                  "or its tasks were cancelled there)")
+        self._log.error("dask task lost", job=task.chunk.call.job, reason=lost,
+                        tasks=[task.chunk.first, task.chunk.first + len(task.chunk.items) - 1])
+        yield Outcome.failed(task.chunk, ClusterLost(lost), pid=task.pid, worker=task.address)
+
+    def _failed(self, task: _Task, exc: BaseException | None,
+                pending: deque[Chunk]) -> Iterator[Outcome]:
+        """``task``'s future holds ``exc``: its worker died, or dask could not run it."""
         from distributed import KilledWorker
 
-        exc = future.exception()
         if isinstance(exc, KilledWorker):
             last = exc.last_worker
             yield from self._bury(task, getattr(last, "pid", task.pid) or task.pid,
@@ -241,6 +272,12 @@ class DaskExecutor(Executor):
         if self.setup.stop.requested:
             pending.appendleft(chunk)  # ended with the run: not run, not failed
             return
+        if address is not None and address in self._restarting:
+            self._log.warning("a task's worker was restarted for another task's timeout; "
+                              "running it again", job=chunk.call.job, worker=address,
+                              tasks=[chunk.first, chunk.first + len(chunk.items) - 1])
+            pending.appendleft(chunk)
+            return
         if task.began is None and mark not in self._requeued:
             # It had not begun: it waited on a worker that another task killed.
             self._requeued.add(mark)
@@ -265,8 +302,10 @@ class DaskExecutor(Executor):
         """``task`` ran past its timeout: cancel it, restart its worker, fail it."""
         del self._running[task.key]
         self._cancelled.add(task.key)
-        self._client.cancel([task.future], force=True)
+        with contextlib.suppress(Exception):
+            self._client.cancel([task.future], force=True)
         if task.address is not None:
+            self._restarting.add(task.address)
             self._backend.restart(task.address)
         timeout = task.chunk.call.timeout or 0.0
         self._log.error("task timed out", job=task.chunk.call.job, task=task.chunk.first,

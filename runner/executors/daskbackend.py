@@ -128,6 +128,8 @@ class DaskBackend(Backend):
         self.address = ""
         self.messages: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
+        self._wake_lock = threading.Lock()
+        self._closed = False
         self._dask_config: Any = None
         self._from_env = False
         self._quiet: _Quiet | None = None
@@ -162,7 +164,13 @@ class DaskBackend(Backend):
         self.address = self.client.scheduler.address
         daskshared.bind(self.client)
         if address and settings.upload:
-            self._upload()
+            try:
+                self._upload()
+            except Exception as exc:  # a worker that cannot import it, or lacks mprun
+                raise self._problem(
+                    f"dask scheduler {self.address}: the job modules could not be uploaded "
+                    f"to every worker ({type(exc).__name__}: {exc}); each worker needs "
+                    f"mprun and every module the jobs import") from None
         self._probe()
 
     def _connect(self, address: str, settings: Any) -> Any:
@@ -246,7 +254,7 @@ class DaskBackend(Backend):
                                             name=f"mprun-upload-{path.name}")
                 sent.append(top)
         if sent:
-            self.client.run(daskworker.forget_modules, sent)
+            self.client.run(daskworker.forget_modules, sent, on_error="return")
 
     def _probe(self) -> None:
         """Every worker runs mprun's version and imports each job module, or exit 2."""
@@ -325,10 +333,14 @@ class DaskBackend(Backend):
         return self.lost
 
     def notify(self, message: tuple[Any, ...]) -> None:
-        """Hand ``message`` to the executor's loop and wake it (any thread)."""
-        self.messages.put(message)
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b"\0")
+        """Hand ``message`` to the executor's loop and wake it (any thread; a future's
+        callback may come after close(), when the pipe's number may be another file's)."""
+        with self._wake_lock:
+            if self._closed:
+                return
+            self.messages.put(message)
+            with contextlib.suppress(OSError):
+                os.write(self._wake_w, b"\0")
 
     def wake_fileno(self) -> int:
         return self._wake_r
@@ -434,6 +446,8 @@ class DaskBackend(Backend):
                 self._quiet.undo()
             if self._dask_config is not None:
                 self._dask_config.__exit__(None, None, None)
-            for fd in (self._wake_r, self._wake_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            with self._wake_lock:
+                self._closed = True
+                for fd in (self._wake_r, self._wake_w):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
