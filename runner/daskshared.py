@@ -355,15 +355,16 @@ class DaskQueue(_Handle):
 
     def delete(self) -> None:
         name = self.name
-        _client().run_on_scheduler(_forget_queue, name=name)
 
+        def forget(dask_scheduler: Any = None) -> None:
+            """Drop the queue whatever its reference count (each task's copy of it counts
+            one and never closes). Nested, so that it travels by value: a scheduler
+            without mprun installed can run it."""
+            extension = dask_scheduler.extensions["queues"]
+            extension.queues.pop(name, None)
+            extension.client_refcount.pop(name, None)
 
-def _forget_queue(name: str, dask_scheduler: Any = None) -> None:
-    """Drop a queue from the scheduler whatever its reference count: each task's copy
-    of it counts one and never closes."""
-    extension = dask_scheduler.extensions["queues"]
-    extension.queues.pop(name, None)
-    extension.client_refcount.pop(name, None)
+        _client().run_on_scheduler(forget)
 
 
 def build(specs: dict[str, Any], run_id: str) -> dict[str, _Handle]:
