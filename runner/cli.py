@@ -88,15 +88,18 @@ def _parser() -> argparse.ArgumentParser:
                      help="with --resume: resume even though the config's tasks changed")
     _dask_arguments(run)
 
-    validate = commands.add_parser("validate", help="check configs without running anything")
+    _validate_arguments(commands.add_parser("validate",
+                                            help="check configs without running anything"))
+    commands.add_parser("schema", help="print the JSON Schema of the config format")
+    return parser
+
+
+def _validate_arguments(validate: argparse.ArgumentParser) -> None:
     validate.add_argument("configs", nargs="+", metavar="CONFIG")
     validate.add_argument("--json", action="store_true",
                           help="print one JSON document per config on stdout (a list for "
                                "several): its jobs, or its problems")
     _dask_arguments(validate)
-
-    commands.add_parser("schema", help="print the JSON Schema of the config format")
-    return parser
 
 
 def _dask_arguments(command: argparse.ArgumentParser) -> None:

@@ -120,16 +120,11 @@ def run(
     started = time.perf_counter()
     # Before any job module is imported or task runs: a task's os.chdir() moves nothing.
     log_dir = workdir.settle(target.source if isinstance(target, Config) else target, log_dir)
-    scale = partial(daskconfig.scaled_out, dask=dask, scheduler=dask_scheduler)
-    config = scale(_checked(target, only, start_method, scale))
-    daskconfig.check(config, scaled=dask or dask_scheduler is not None)
+    config = _scaled(target, only, start_method, dask=dask, scheduler=dask_scheduler)
     selected = select_jobs(config, only)
     context = _context(config, start_method)
     watch = Observers(observers)
-
-    def on_wait(holder: dict[str, Any]) -> None:
-        watch.waiting_for_lock(holder, config.source, wait)
-
+    on_wait = partial(watch.waiting_for_lock, config=config.source, wait=wait)
     with _planned(config, selected) as planned, runlock.locked(
             log_dir, config.source, wait=wait, on_wait=on_wait) as lock:
         # Under the lock: the run resumed cannot still be adding results.
@@ -163,6 +158,16 @@ def _resumed(log_dir: Path | None, resume: str | None, config: Config, plans: di
     resumed = resuming.match(log_dir, resume, config, plans, force=force)
     return resumed, {name: replace(plan, reused=resumed.reused.get(name, {}))
                      for name, plan in plans.items()}
+
+
+def _scaled(target: str | os.PathLike[str] | Config, only: Sequence[str] | None,
+            start_method: str | None, *, dask: bool, scheduler: str | None) -> Config:
+    """The config checked (:func:`_checked`) as ``--dask`` runs it, and checked for what
+    dask mode refuses."""
+    scale = partial(daskconfig.scaled_out, dask=dask, scheduler=scheduler)
+    config = scale(_checked(target, only, start_method, scale))
+    daskconfig.check(config, scaled=dask or scheduler is not None)
+    return config
 
 
 def _checked(target: str | os.PathLike[str] | Config, only: Sequence[str] | None,
