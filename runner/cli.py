@@ -20,6 +20,7 @@ from runner import quickexit
 from runner.errors import EXIT_INTERRUPTED, EXIT_IO, EXIT_OK, EXIT_USAGE
 
 if TYPE_CHECKING:
+    from runner.ci import CiOutputs
     from runner.config import Config
     from runner.errors import ConfigError, MprunError
     from runner.observe import Observer
@@ -29,7 +30,7 @@ __all__ = ["main"]
 
 COMMANDS = ("run", "validate", "schema")
 _TAKES_VALUE = ("--only", "--log-dir", "--log-level", "--start-method", "--wait", "--grace",
-                "--resume", "--dask-scheduler")
+                "--resume", "--dask-scheduler", "--junit-xml", "--summary-md", "--durations")
 
 
 class _CommandLineError(Exception):
@@ -87,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="with --resume: resume even though the config's tasks changed")
     _dask_arguments(run)
+    _ci_arguments(run)
 
     _validate_arguments(commands.add_parser("validate",
                                             help="check configs without running anything"))
@@ -109,6 +111,23 @@ def _dask_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--dask-scheduler", metavar="ADDRESS",
                          help="the dask cluster to use (implies --dask; beats the config's "
                               "dask.scheduler and $DASK_SCHEDULER_ADDRESS)")
+
+
+def _ci_arguments(run: argparse.ArgumentParser) -> None:
+    """What a run leaves for CI (``runner.ci``) and how many slow tasks it names."""
+    run.add_argument("--junit-xml", metavar="PATH",
+                     help="write the run as JUnit XML: a testsuite per job, a testcase per "
+                          "task or chunk (written even when tasks fail)")
+    run.add_argument("--summary-md", metavar="PATH",
+                     help="append a Markdown summary to PATH (as with $GITHUB_STEP_SUMMARY)")
+    run.add_argument("--durations", type=_count, default=5, metavar="N",
+                     help="show the N slowest tasks (default 5; 0: none)")
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
 
 
 def _seconds(text: str) -> float:
@@ -338,6 +357,7 @@ def _run(options: argparse.Namespace) -> int:
         raise UsageError("--resume takes one config: a run id belongs to one config's run")
     if options.force and options.resume is None:
         raise UsageError("--force goes with --resume RUN_ID")
+    ci = _ci_outputs(options)  # its paths checked before anything runs
     paths: list[str] = options.configs
     exit_code = EXIT_OK
     written: list[bytes | None] = [None] * len(paths)  # each config's summary.json bytes
@@ -347,13 +367,18 @@ def _run(options: argparse.Namespace) -> int:
         from runner import signals
         from runner.progress import Progress
 
-        observers = [] if options.quiet else [Progress()]
+        observers: list[Observer] = [] if options.quiet else [Progress()]
+        observers += ci.observers
         configs, docs = _load_for_run(paths, options)
         if any(docs):
             exit_code = EXIT_USAGE
         else:  # nothing runs once a config is invalid
-            exit_code = _run_each(configs, paths, docs, written, options=options,
-                                  observers=observers)
+            try:
+                exit_code = _run_each(configs, paths, docs, written, options=options,
+                                      observers=observers)
+            finally:  # an interrupted run's files too
+                if not ci.finish(configs):
+                    exit_code = max(exit_code, EXIT_IO)
             quickexit.allow(not any(_runs_job_code_here(config) for config in configs))
     if signals.outside.signum is not None and exit_code < EXIT_INTERRUPTED:
         # It came as a run ended (later ones did not run); a run it interrupted has
@@ -362,6 +387,19 @@ def _run(options: argparse.Namespace) -> int:
     if options.json:
         _print_documents(paths, docs, written, exit_code)
     return exit_code
+
+
+def _ci_outputs(options: argparse.Namespace) -> CiOutputs:
+    """``--junit-xml``, ``--summary-md`` and GitHub's env vars; UsageError (exit 2) for
+    a path that cannot be written."""
+    from runner.ci import CiOutputs, check_writable
+
+    for option, path in (("--junit-xml", options.junit_xml),
+                         ("--summary-md", options.summary_md)):
+        if path is not None:
+            check_writable(option, path)
+    return CiOutputs(junit_xml=options.junit_xml, summary_md=options.summary_md,
+                     durations=options.durations)
 
 
 def _warm_early(paths: list[str], start_method: str | None, *, fork: bool) -> None:
@@ -452,7 +490,8 @@ def _run_one(config: Config, path: str, options: argparse.Namespace,
                      log_level=options.log_level, start_method=options.start_method,
                      observers=observers, stdout_to_stderr=options.json, wait=options.wait,
                      grace=DEFAULT_GRACE if options.grace is None else options.grace,
-                     resume=options.resume, force=options.force)
+                     resume=options.resume, force=options.force,
+                     durations=options.durations)
     except ConfigError as exc:  # a dask cluster that cannot be used: nothing ran
         _print_problem(exc)
         return invalid_document(path, exc.issues), exc.exit_code, None
@@ -512,7 +551,7 @@ def _print_report(report: RunReport, options: argparse.Namespace,
             print(line, file=sys.stderr)
         sys.stderr.flush()
     elif not options.json:
-        _out(render(report) + "\n")
+        _out(render(report, options.durations) + "\n")
 
 
 @contextlib.contextmanager

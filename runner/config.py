@@ -235,6 +235,15 @@ class Config:
             return self.origin.locate(loc, message)
         return ConfigIssue(self.source or "<config>", None, None, dotted(loc), message)
 
+    def key_line(self, loc: Loc) -> int | None:
+        """The line in the config's file where the key at ``loc`` (``("jobs", NAME)``) is
+        written; None for a config not read from a file."""
+        positions = getattr(self.origin.locate, "__self__", None)
+        if isinstance(positions, Positions):
+            found = positions.keys.get(loc) or positions.values.get(loc)
+            return found[0] if found else None
+        return self.issue_at(loc, "").line if self.origin.locate else None
+
     def display_name(self) -> str:
         if self.name:
             return self.name

@@ -37,7 +37,8 @@ __all__ = ["CompareEntry", "JobReport", "RunReport", "failure_lines", "files_fai
 
 # How much of a job's results the human summary shows before shortening.
 SHOWN_RESULTS = 10
-SHOWN_ERRORS = 5
+SHOWN_ERRORS = 10
+SHOWN_SLOWEST = 5  # --durations' default
 ITEM_WIDTH = 60
 
 
@@ -69,6 +70,8 @@ class JobReport:
     compare: list[CompareEntry] | None = None
     not_run: int = 0  # tasks never started (an interrupt, or on_error: stop)
     reused: int = 0  # results taken over from an earlier run (--resume)
+    # The slowest task or chunk lines, slowest first (runner.durations, --durations N).
+    slowest: list[dict[str, Any]] = field(default_factory=list)
     # orjson refused some of the results (runner.vet.vetted): not in the document.
     refused: bool = field(default=False, repr=False, compare=False)
     # ``results`` as JSON, joined from the chunks' JSON the journal wrote (Tally), if known.
@@ -90,6 +93,7 @@ class JobReport:
             "results": results, "reduced": self.reduced,
             "errors": [redact(error.as_dict()) for error in self.errors],
             "compare": None if self.compare is None else [c.as_dict() for c in self.compare],
+            "slowest": list(self.slowest),
         }
 
 
@@ -324,8 +328,9 @@ def _table(rows: list[list[str]], indent: str) -> list[str]:
             .rstrip() for row in rows]
 
 
-def render(report: RunReport) -> str:
-    """The human summary printed on stdout at the end of a run."""
+def render(report: RunReport, durations: int = SHOWN_SLOWEST) -> str:
+    """The human summary printed on stdout at the end of a run; ``durations``: how many
+    of the slowest task lines to show (``--durations``)."""
     lines = [f"{report.config}  run {report.run_id}"
              + (f" (resumes {report.resumed_from})" if report.resumed_from else "")]
     for name, described in report.backends.items():  # what a backend says of itself
@@ -346,14 +351,10 @@ def render(report: RunReport) -> str:
             rows += [[c.mode, f"{c.seconds:.3f}", f"{c.speedup:.2f}x",
                       "yes" if c.same_results else "NO"] for c in job.compare]
             lines += _table(rows, "    ")
-        for error in job.errors[:SHOWN_ERRORS]:
-            lines.append(f"    task {error.task} failed: {error.type}: {redact(error.message)}"
-                         + (f" (after {error.attempts} attempts)" if error.attempts > 1 else ""))
-        if len(job.errors) > SHOWN_ERRORS:
-            lines.append(f"    ... and {len(job.errors) - SHOWN_ERRORS} more failed tasks "
-                         "(see results.jsonl)")
+        lines += _failures(job)
     if report.not_run:
         lines.append(f"  not run: {', '.join(report.not_run)}")
+    lines += _slowest_lines(report, durations)
     if report.shared:
         lines.append("  shared:")
         lines += [f"    {_shared_line(name, value)}" for name, value in report.shared.items()]
@@ -362,6 +363,29 @@ def render(report: RunReport) -> str:
     where = f"  logs: {report.log_dir}" if report.log_dir else ""
     lines.append(f"{report.status} (exit {report.exit_code}) in {report.seconds:.2f}s{where}")
     return "\n".join(lines)
+
+
+def _failures(job: JobReport) -> list[str]:
+    """A job's failed tasks (the first ``SHOWN_ERRORS``), each with its attempts."""
+    lines = []
+    for error in job.errors[:SHOWN_ERRORS]:
+        lines.append(f"    task {error.task} failed: {error.type}: {redact(error.message)}"
+                     + (f" (after {error.attempts} attempts)" if error.attempts > 1 else ""))
+    if len(job.errors) > SHOWN_ERRORS:
+        lines.append(f"    ... and {len(job.errors) - SHOWN_ERRORS} more failed tasks "
+                     "(see results.jsonl)")
+    return lines
+
+
+def _slowest_lines(report: RunReport, durations: int) -> list[str]:
+    """The run's ``durations`` slowest task lines (``runner.durations``), ``JOB[N] 1.23s``."""
+    from runner.durations import line_name
+
+    entries = sorted(((entry["seconds"], line_name(job.name, entry)) for job in report.jobs
+                      for entry in job.slowest), key=lambda pair: -pair[0])[:max(durations, 0)]
+    if not entries:
+        return []
+    return ["  slowest:", *(f"    {name} {seconds:.2f}s" for seconds, name in entries)]
 
 
 def failure_lines(report: RunReport, config: str | None = None) -> list[str]:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from runner import checks, daskconfig, log, runlock, signals, workdir
 from runner import context as mp_context
 from runner.config import Config, Job
+from runner.durations import DEFAULT_DURATIONS, Durations
 from runner.errors import Interrupted, RunFilesError, UsageError
 from runner.executors import Backends, Executor, RunScope, executor_for
 from runner.imports import search_paths
@@ -99,6 +100,7 @@ def run(
     force: bool = False,
     dask: bool = False,
     dask_scheduler: str | None = None,
+    durations: int = DEFAULT_DURATIONS,
 ) -> RunReport:
     """Run a config (a path or a loaded :class:`Config`) and return its report.
 
@@ -114,8 +116,8 @@ def run(
     first SIGINT/SIGTERM starts no more tasks and gives running ones ``grace``
     seconds (0: none); a second signal, or the end of the grace, stops them:
     status ``interrupted``, exit code 130/143. ``observers`` are told of every
-    job, chunk and stop as it happens (``runner.observe``). ``dask`` runs the process
-    and pool jobs in mode dask; ``dask_scheduler`` (implies it) names the cluster.
+    job, chunk and stop as it happens (``runner.observe``). ``dask`` runs process and
+    pool jobs in mode dask (on ``dask_scheduler``); ``durations``: ``runner.durations``.
     """
     started = time.perf_counter()
     # Before any job module is imported or task runs: a task's os.chdir() moves nothing.
@@ -123,7 +125,7 @@ def run(
     config = _scaled(target, only, start_method, dask=dask, scheduler=dask_scheduler)
     selected = select_jobs(config, only)
     context = _context(config, start_method)
-    watch = Observers(observers)
+    watch = Observers([Durations(durations), *observers])  # first: see runner.durations
     on_wait = partial(watch.waiting_for_lock, config=config.source, wait=wait)
     with _planned(config, selected) as planned, runlock.locked(
             log_dir, config.source, wait=wait, on_wait=on_wait) as lock:

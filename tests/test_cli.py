@@ -172,7 +172,7 @@ def test_json_prints_only_the_document(run_cli, write_config):
     assert (doc["status"], doc["exit_code"]) == ("ok", 0)
     assert set(doc["jobs"][0]) == {"name", "mode", "workers", "status", "tasks", "ok",
                                    "failed", "not_run", "reused", "seconds", "results", "reduced",
-                                   "errors", "compare"}
+                                   "errors", "compare", "slowest"}
     assert [job["results"] for job in doc["jobs"]] == [["s"], ["t"], ["p"], ["o"]]
     for word in "stop":
         assert f"task says {word}" in result.stderr
